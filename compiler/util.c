@@ -1,0 +1,124 @@
+/* util.c - allocation, growable buffers and string helpers for libkmsync. */
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void out_of_memory(size_t n)
+{
+        fprintf(stderr, "kmsync: fatal: out of memory (%zu bytes)\n", n);
+        abort();
+}
+
+void *km_xmalloc(size_t n)
+{
+        void *p = malloc(n ? n : 1);
+        if (!p)
+                out_of_memory(n);
+        return p;
+}
+
+void *km_xcalloc(size_t count, size_t n)
+{
+        void *p = calloc(count ? count : 1, n ? n : 1);
+        if (!p)
+                out_of_memory(count * n);
+        return p;
+}
+
+void *km_xrealloc(void *p, size_t n)
+{
+        void *q = realloc(p, n ? n : 1);
+        if (!q)
+                out_of_memory(n);
+        return q;
+}
+
+char *km_xstrdup(const char *s)
+{
+        return km_xstrndup(s, strlen(s));
+}
+
+char *km_xstrndup(const char *s, size_t n)
+{
+        char *p = km_xmalloc(n + 1);
+        memcpy(p, s, n);
+        p[n] = '\0';
+        return p;
+}
+
+char *km_xvasprintf(const char *fmt, va_list ap)
+{
+        va_list copy;
+        va_copy(copy, ap);
+        int n = vsnprintf(NULL, 0, fmt, copy);
+        va_end(copy);
+        if (n < 0)
+                n = 0;
+        char *p = km_xmalloc((size_t)n + 1);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        return p;
+}
+
+char *km_xasprintf(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *p = km_xvasprintf(fmt, ap);
+        va_end(ap);
+        return p;
+}
+
+static void buf_reserve(km_buf_t *b, size_t extra)
+{
+        if (b->len + extra + 1 <= b->cap)
+                return;
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        while (cap < b->len + extra + 1)
+                cap *= 2;
+        b->data = km_xrealloc(b->data, cap);
+        b->cap = cap;
+}
+
+void km_buf_append(km_buf_t *b, const char *s, size_t n)
+{
+        buf_reserve(b, n);
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+}
+
+void km_buf_puts(km_buf_t *b, const char *s)
+{
+        km_buf_append(b, s, strlen(s));
+}
+
+void km_buf_putc(km_buf_t *b, char c)
+{
+        km_buf_append(b, &c, 1);
+}
+
+void km_buf_printf(km_buf_t *b, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = km_xvasprintf(fmt, ap);
+        va_end(ap);
+        km_buf_puts(b, s);
+        free(s);
+}
+
+char *km_buf_take(km_buf_t *b)
+{
+        char *s = b->data ? b->data : km_xstrdup("");
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return s;
+}
+
+int km_strcaseeq(const char *a, const char *b)
+{
+        return strcasecmp(a, b) == 0;
+}

@@ -1,0 +1,35 @@
+/* util.h - small helpers every stage uses: allocation that aborts on
+ * out-of-memory, a growable byte buffer, and printf into a new string.
+ * Private to libkmsync. */
+#ifndef KMSYNC_UTIL_H
+#define KMSYNC_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+void *km_xmalloc(size_t n);
+void *km_xcalloc(size_t count, size_t n);
+void *km_xrealloc(void *p, size_t n);
+char *km_xstrdup(const char *s);
+char *km_xstrndup(const char *s, size_t n);
+char *km_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *km_xvasprintf(const char *fmt, va_list ap);
+
+/* A growable byte buffer, always NUL-terminated after the first append. */
+typedef struct km_buf {
+        char *data;
+        size_t len, cap;
+} km_buf_t;
+
+void km_buf_append(km_buf_t *b, const char *s, size_t n);
+void km_buf_puts(km_buf_t *b, const char *s);
+void km_buf_putc(km_buf_t *b, char c);
+void km_buf_printf(km_buf_t *b, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* Hands the string to the caller ("" when empty) and resets the buffer. */
+char *km_buf_take(km_buf_t *b);
+
+/* Case-insensitive ASCII comparison. */
+int km_strcaseeq(const char *a, const char *b);
+
+#endif
