@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 
 static void out_of_memory(size_t n)
 {
@@ -121,4 +122,29 @@ char *km_buf_take(km_buf_t *b)
 int km_strcaseeq(const char *a, const char *b)
 {
         return strcasecmp(a, b) == 0;
+}
+
+int km_edit_distance(const char *a, const char *b)
+{
+        size_t n = strlen(a), m = strlen(b);
+        if (n > 64 || m > 64)
+                return 1000;
+        int prev[65], cur[65];
+        for (size_t j = 0; j <= m; j++)
+                prev[j] = (int)j;
+        for (size_t i = 1; i <= n; i++) {
+                cur[0] = (int)i;
+                for (size_t j = 1; j <= m; j++) {
+                        int cost = tolower((unsigned char)a[i - 1]) !=
+                                   tolower((unsigned char)b[j - 1]);
+                        int best = prev[j - 1] + cost;
+                        if (prev[j] + 1 < best)
+                                best = prev[j] + 1;
+                        if (cur[j - 1] + 1 < best)
+                                best = cur[j - 1] + 1;
+                        cur[j] = best;
+                }
+                memcpy(prev, cur, sizeof(int) * (m + 1));
+        }
+        return prev[m];
 }

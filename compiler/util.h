@@ -32,4 +32,9 @@ char *km_buf_take(km_buf_t *b);
 /* Case-insensitive ASCII comparison. */
 int km_strcaseeq(const char *a, const char *b);
 
+
+
+/* Levenshtein distance of two short ASCII strings, case-insensitive
+ * (for "did you mean ...?"); strings over 64 bytes give a large number. */
+int km_edit_distance(const char *a, const char *b);
 #endif

@@ -1,0 +1,86 @@
+/* main.c - the kmsync command: a table of subcommands, looked up by name.
+ *
+ * Each row says what the command is for; `kmsync help` prints the table.
+ * Commands return the exit codes of cli.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "kmsync/version.h"
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const km_cmd_t commands[] = {
+        {"check", km_cmd_check, "kmsync check FILE...",
+         "check .sync files and report every problem"},
+        {"plan", km_cmd_plan,
+         "kmsync plan FILE (--at TIME | --from TIME --to TIME) [--sync NAME] "
+         "[--json]",
+         "show what a run at TIME does, or every run in a range"},
+        {"ddl", km_cmd_ddl, "kmsync ddl FILE [--sync NAME]",
+         "print CREATE TABLE for each SYNC's target"},
+        {"param", km_cmd_param, "kmsync param TEXT --at TIME",
+         "evaluate DataWorks scheduling parameters at a scheduled time"},
+        {"help", cmd_help, "kmsync help", "list the commands"},
+        {"version", cmd_version, "kmsync version", "print the version"},
+};
+
+enum { NCOMMANDS = sizeof(commands) / sizeof(commands[0]) };
+
+const km_cmd_t *km_cli_command(const char *name)
+{
+        for (int i = 0; i < NCOMMANDS; i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+static void print_commands(FILE *out)
+{
+        fprintf(out, "usage: kmsync COMMAND [ARGS]\n\ncommands:\n");
+        for (int i = 0; i < NCOMMANDS; i++)
+                fprintf(out, "  %-10s %s\n", commands[i].name,
+                        commands[i].summary);
+        fprintf(out, "\nTIME is a wall-clock time in the SYNC's TIMEZONE: "
+                     "'YYYY-MM-DD HH:MM[:SS]'.\n"
+                     "Exit status: 0 ok, 1 errors found or run failed, "
+                     "2 usage error.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+        (void)argc;
+        (void)argv;
+        print_commands(stdout);
+        return KM_EXIT_OK;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+        (void)argc;
+        (void)argv;
+        printf("kmsync %s\n", KMSYNC_VERSION);
+        return KM_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                print_commands(stderr);
+                return KM_EXIT_USAGE;
+        }
+        const char *name = argv[1];
+        if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+                name = "help";
+        else if (strcmp(name, "--version") == 0)
+                name = "version";
+        const km_cmd_t *cmd = km_cli_command(name);
+        if (!cmd) {
+                fprintf(stderr, "kmsync: '%s' is not a command; see 'kmsync "
+                                "help'\n",
+                        argv[1]);
+                return KM_EXIT_USAGE;
+        }
+        return cmd->fn(argc - 1, argv + 1);
+}
