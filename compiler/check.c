@@ -611,13 +611,15 @@ static void check_file(km_checker_t *c, const km_ast_t *ast)
 {
         check_duplicate_names(c, ast);
         for (const km_stmt_t *s = ast->stmts; s; s = s->next) {
-                if (s->kind == KM_STMT_KAFKA)
+                if (s->kind == KM_STMT_KAFKA && !s->broken)
                         check_kafka(c, s);
-                else if (s->kind == KM_STMT_MAXCOMPUTE)
+                else if (s->kind == KM_STMT_MAXCOMPUTE && !s->broken)
                         check_mc(c, s);
         }
+        /* A statement cut short by a syntax error lacks clauses for no
+         * fault of its own: its name still counts, its contents do not. */
         for (const km_stmt_t *s = ast->stmts; s; s = s->next)
-                if (s->kind == KM_STMT_SYNC)
+                if (s->kind == KM_STMT_SYNC && !s->broken)
                         add_sync(c, ast, s);
         if (!ast->stmts)
                 km_diag_warning(c->d, (km_loc_t){0, 0},

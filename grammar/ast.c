@@ -152,8 +152,10 @@ static km_stmt_t *new_stmt(struct km_parse_ctx *ctx, km_stmt_kind_t kind,
         return s;
 }
 
-void km_build_end_stmt(struct km_parse_ctx *ctx)
+void km_build_end_stmt(struct km_parse_ctx *ctx, int broken)
 {
+        if (ctx->cur && broken)
+                ctx->cur->broken = 1;
         ctx->cur = NULL;
 }
 

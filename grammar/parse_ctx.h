@@ -30,7 +30,9 @@ typedef enum km_clause_kind {
 void km_parse_report(struct km_parse_ctx *ctx, const km_loc_t *loc,
                      const char *got, int got_invalid, const char **expected,
                      int nexpected);
-void km_build_end_stmt(struct km_parse_ctx *ctx);
+/* Ends the statement being built; `broken` marks it as cut short by a
+ * syntax error, so that check.c does not report what it lacks. */
+void km_build_end_stmt(struct km_parse_ctx *ctx, int broken);
 
 void km_build_kafka(struct km_parse_ctx *ctx, const km_loc_t *loc,
                     const km_name_t *name);

@@ -94,10 +94,10 @@ file:
 ;
 
 stmt:
-  kafka_head kafka_clauses ';'
-| mc_head mc_clauses ';'
-| sync_head sync_clauses ';'
-| error ';'          { km_build_end_stmt(ctx); yyerrok; }
+  kafka_head kafka_clauses ';'  { km_build_end_stmt(ctx, 0); }
+| mc_head mc_clauses ';'        { km_build_end_stmt(ctx, 0); }
+| sync_head sync_clauses ';'    { km_build_end_stmt(ctx, 0); }
+| error ';'                     { km_build_end_stmt(ctx, 1); yyerrok; }
 ;
 
 /* ---- KAFKA CONNECTION name BROKERS '...' [OPTIONS (...)] ---- */

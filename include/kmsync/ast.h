@@ -183,6 +183,8 @@ typedef enum km_stmt_kind {
 typedef struct km_stmt {
         km_stmt_kind_t kind;
         km_loc_t loc; /* the statement's first keyword */
+        int broken;   /* cut short by a syntax error: its name is known, the
+                       * rest may be missing */
         union {
                 km_kafka_stmt_t kafka;
                 km_mc_stmt_t mc;
