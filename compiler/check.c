@@ -5,7 +5,6 @@
  * problem is reported (with its location) and checking goes on, so one run
  * of `kmsync check` shows all of a file's errors.  MAP, SCHEDULE and the
  * sample-time checks have files of their own. */
-#define _GNU_SOURCE /* strcasestr */
 #include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,16 +62,6 @@ int64_t km_check_unit(km_checker_t *c, const km_name_t *unit)
         return 0;
 }
 
-static int key_is_secret(const char *key)
-{
-        static const char *const words[] = {"password", "secret", "token",
-                                            "jaas", "credential"};
-        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-                if (strcasestr(key, words[i]))
-                        return 1;
-        return 0;
-}
-
 static km_setting_t make_setting(km_checker_t *c, const char *key,
                                  const km_value_t *v, int secret)
 {
@@ -106,7 +95,7 @@ static km_setting_t *make_options(km_checker_t *c, const km_option_t *opts,
                                 break;
                         }
                 out[n++] = make_setting(c, o->key.text, &o->value,
-                                        key_is_secret(o->key.text));
+                                        km_key_is_secret(o->key.text));
         }
         *count = n;
         return out;

@@ -20,6 +20,7 @@ void km_diag_free(km_diag_t *d)
         for (size_t i = 0; i < d->count; i++)
                 free(d->entries[i].message);
         free(d->entries);
+        free(d->redacted);
         memset(d, 0, sizeof(*d));
 }
 
@@ -65,6 +66,26 @@ void km_diag_file_error(km_diag_t *d, const char *fmt, ...)
         va_end(ap);
 }
 
+void km_diag_redact(km_diag_t *d, km_loc_t loc)
+{
+        d->redacted = km_xrealloc(d->redacted,
+                                  sizeof(*d->redacted) * (d->nredacted + 1));
+        d->redacted[d->nredacted++] = loc;
+}
+
+/* The source line, with secret literals masked (their quotes kept). */
+static void append_line(const km_diag_t *d, int bol, int eol, km_buf_t *out)
+{
+        const char *text = km_src_text(d->src);
+        for (int i = bol; i < eol; i++) {
+                int secret = 0;
+                for (size_t r = 0; r < d->nredacted; r++)
+                        secret |= i > d->redacted[r].start &&
+                                  i < d->redacted[r].end - 1;
+                km_buf_putc(out, secret ? '*' : text[i]);
+        }
+}
+
 static const char *severity_name(km_severity_t sev)
 {
         switch (sev) {
@@ -91,7 +112,7 @@ static void render_excerpt(const km_diag_t *d, km_loc_t loc, km_buf_t *out)
                 eol++;
         int end = loc.end > eol ? eol : loc.end;
         km_buf_puts(out, "  ");
-        km_buf_append(out, text + bol, (size_t)(eol - bol));
+        append_line(d, bol, eol, out);
         km_buf_puts(out, "\n  ");
         for (int i = bol; i < start; i++) {
                 unsigned char c = (unsigned char)text[i];

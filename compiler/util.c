@@ -1,4 +1,5 @@
 /* util.c - allocation, growable buffers and string helpers for libkmsync. */
+#define _GNU_SOURCE /* strcasestr */
 #include "util.h"
 
 #include <stdio.h>
@@ -147,4 +148,14 @@ int km_edit_distance(const char *a, const char *b)
                 memcpy(prev, cur, sizeof(int) * (m + 1));
         }
         return prev[m];
+}
+
+int km_key_is_secret(const char *key)
+{
+        static const char *const words[] = {"password", "secret", "token",
+                                            "jaas", "credential"};
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+                if (strcasestr(key, words[i]))
+                        return 1;
+        return 0;
 }

@@ -37,4 +37,8 @@ int km_strcaseeq(const char *a, const char *b);
 /* Levenshtein distance of two short ASCII strings, case-insensitive
  * (for "did you mean ...?"); strings over 64 bytes give a large number. */
 int km_edit_distance(const char *a, const char *b);
+/* 1 when a setting named `key` holds a secret (password, secret, token,
+ * JAAS config, credentials): its value is never shown. */
+int km_key_is_secret(const char *key);
+
 #endif

@@ -208,6 +208,8 @@ km_option_t *km_build_option(struct km_parse_ctx *ctx, const km_value_t *k,
         km_option_t *o = km_arena_alloc(&ctx->ast->arena, sizeof(*o));
         o->key = *k;
         o->value = *v;
+        if (!v->is_env && km_key_is_secret(k->text))
+                km_diag_redact(ctx->diag, v->loc);
         return o;
 }
 
@@ -262,6 +264,8 @@ void km_build_mc_access(struct km_parse_ctx *ctx, const km_loc_t *loc,
                         const km_value_t *id, const km_value_t *secret)
 {
         km_mc_stmt_t *m = CUR(KM_STMT_MAXCOMPUTE, mc);
+        if (!secret->is_env)
+                km_diag_redact(ctx->diag, secret->loc);
         if (m && clause_once(ctx, &m->c_access, loc, "ACCESS KEY")) {
                 m->access_id = *id;
                 m->access_secret = *secret;
@@ -272,6 +276,8 @@ void km_build_mc_sts(struct km_parse_ctx *ctx, const km_loc_t *loc,
                      const km_value_t *token)
 {
         km_mc_stmt_t *m = CUR(KM_STMT_MAXCOMPUTE, mc);
+        if (!token->is_env)
+                km_diag_redact(ctx->diag, token->loc);
         if (m && clause_once(ctx, &m->c_sts, loc, "STS TOKEN"))
                 m->sts_token = *token;
 }
@@ -601,6 +607,23 @@ km_map_item_t *km_build_map_item(struct km_parse_ctx *ctx,
         m->column = *column;
         m->type = *type;
         return m;
+}
+
+const char *km_build_name_path(struct km_parse_ctx *ctx, const km_name_t *n)
+{
+        if (!n->quoted)
+                return n->text;
+        km_buf_t b = {0};
+        km_buf_putc(&b, '`');
+        for (const char *p = n->text; *p; p++) {
+                if (*p == '`')
+                        km_buf_putc(&b, '`');
+                km_buf_putc(&b, *p);
+        }
+        km_buf_putc(&b, '`');
+        char *out = km_arena_strdup(&ctx->ast->arena, b.data);
+        free(b.data);
+        return out;
 }
 
 km_map_item_t *km_build_map_append(km_map_item_t *list, km_map_item_t *item)

@@ -106,6 +106,9 @@ km_map_item_t *km_build_map_item(struct km_parse_ctx *ctx,
                                  const km_loc_t *source_loc,
                                  const km_name_t *column,
                                  const km_type_ref_t *type);
+/* A MAP source written as a single name: back-quoted names stay quoted so
+ * that `a.b` is one key and `__key__` a JSON key, not the record field. */
+const char *km_build_name_path(struct km_parse_ctx *ctx, const km_name_t *n);
 km_map_item_t *km_build_map_append(km_map_item_t *list, km_map_item_t *item);
 km_type_ref_t km_build_type(struct km_parse_ctx *ctx, const km_loc_t *loc,
                             const km_name_t *name, int nargs,

@@ -220,7 +220,7 @@ map_list:
 ;
 
 map_item:
-  name AS name opt_type         { $$ = km_build_map_item(ctx, KM_MAP_PATH, $1.text, &@1, &$3, &$4); }
+  name AS name opt_type         { $$ = km_build_map_item(ctx, KM_MAP_PATH, km_build_name_path(ctx, &$1), &@1, &$3, &$4); }
 | PATH AS name opt_type         { $$ = km_build_map_item(ctx, KM_MAP_PATH, $1, &@1, &$3, &$4); }
 | STRING AS name opt_type       { $$ = km_build_map_item(ctx, KM_MAP_CONSTANT, $1, &@1, &$3, &$4); }
 | DQSTRING AS name opt_type     { $$ = km_build_map_item(ctx, KM_MAP_DQUOTED, $1, &@1, &$3, &$4); }

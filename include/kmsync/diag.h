@@ -54,6 +54,8 @@ typedef struct km_diag {
         const km_src_t *src;
         km_diag_entry_t *entries;
         size_t count, cap;
+        km_loc_t *redacted; /* ranges shown as *** in excerpts: secrets */
+        size_t nredacted;
         int errors;
         int warnings;
 } km_diag_t;
@@ -73,6 +75,10 @@ void km_diag_add(km_diag_t *d, km_severity_t sev, km_loc_t loc,
 /* A diagnostic about the whole file (no line to show). */
 void km_diag_file_error(km_diag_t *d, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+
+/* Marks a range of the source (a secret literal) that excerpts must never
+ * show: its characters print as '*'. */
+void km_diag_redact(km_diag_t *d, km_loc_t loc);
 
 /* Prints every diagnostic in source order (notes stay with their parent). */
 void km_diag_print(const km_diag_t *d, FILE *out);
