@@ -900,7 +900,7 @@ static int walk(const char *text, const km_civil_t *sched, struct strbuf *out,
         struct ctx c = {.text = text, .err = err};
         size_t i = 0, lit = 0;
         while (text[i]) {
-                struct param_expr x;
+                struct param_expr x = {0};
                 if (text[i] != '$' || !starts_expr(text + i)) {
                         i++;
                         continue;
