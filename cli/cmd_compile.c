@@ -123,11 +123,12 @@ static int plan_range(const km_plan_t *plan, const km_sync_plan_t **syncs,
                         km_instance_clear(&in);
                 }
         }
+        json_t *doc = json_pack("{s:o}", "instances", all);
         if (json) {
-                json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
                 putchar('\n');
         }
-        json_decref(all);
+        json_decref(doc);
         return failed ? KM_EXIT_FAILED : KM_EXIT_OK;
 }
 

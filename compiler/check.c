@@ -6,6 +6,8 @@
  * of `kmsync check` shows all of a file's errors.  MAP, SCHEDULE and the
  * sample-time checks have files of their own. */
 #include <iconv.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +233,8 @@ static void check_mc(km_checker_t *c, const km_stmt_t *s)
         check_mc_options(c, m->options);
         conn->endpoint = DUP(m->endpoint.text);
         conn->tunnel_endpoint = DUP(m->tunnel_endpoint.text);
+        conn->endpoint_from_env = m->endpoint.is_env;
+        conn->tunnel_endpoint_from_env = m->tunnel_endpoint.is_env;
         conn->project = DUP(m->project.text);
         conn->schema = DUP(m->schema.text);
         conn->access_id = make_setting(c, "access_key_id", &m->access_id, 0);
@@ -246,12 +250,15 @@ static void check_mc(km_checker_t *c, const km_stmt_t *s)
 
 /* ------------------------------------------------ connection references */
 
-static const char *closest_name(const km_ast_t *ast, const char *name)
+/* The closest connection of the wanted kind: suggesting one of the other
+ * kind would only lead to the next error. */
+static const char *closest_name(const km_ast_t *ast, const char *name,
+                                km_stmt_kind_t want)
 {
         const char *best = NULL;
         int best_d = 3; /* suggest only close names */
         for (const km_stmt_t *s = ast->stmts; s; s = s->next) {
-                if (!is_connection(s))
+                if (s->kind != want)
                         continue;
                 int dist = km_edit_distance(name, stmt_name(s)->text);
                 if (dist < best_d) {
@@ -283,7 +290,7 @@ static const km_stmt_t *resolve_connection(km_checker_t *c,
                 return NULL;
         const km_stmt_t *s = find_connection(ast, ref->text);
         if (!s) {
-                const char *near = closest_name(ast, ref->text);
+                const char *near = closest_name(ast, ref->text, want);
                 if (near)
                         km_diag_error(c->d, ref->loc,
                                       "unknown connection '%s'; did you mean "
@@ -347,8 +354,12 @@ static void check_topic(km_checker_t *c, const km_sync_stmt_t *s,
         if (!ok)
                 km_diag_error(c->d, at,
                               "'%s' is not a Kafka topic name: use 1 to 249 "
-                              "of a-z A-Z 0-9 . _ -",
-                              topic);
+                              "of a-z A-Z 0-9 . _ -%s",
+                              topic,
+                              s->topic.set ? ""
+                                           : " (without TOPIC the topic is "
+                                             "the SYNC's name; add TOPIC "
+                                             "'name')");
 }
 
 static void check_serde(km_checker_t *c, const km_name_t *n, km_serde_t dflt,
@@ -505,10 +516,12 @@ static int64_t duration_ms(km_checker_t *c, const km_duration_t *d,
         int64_t unit = km_check_unit(c, &d->unit);
         if (!unit)
                 return 0;
-        if (d->amount.value <= 0 || d->amount.value > 366 * 86400) {
+        if (d->amount.value <= 0 || d->amount.value > 366 * 86400 / unit) {
                 km_diag_error(c->d, d->amount.loc,
-                              "%s must be a positive amount of time",
-                              what);
+                              "%s %lld %s: the time must be positive and at "
+                              "most 366 days",
+                              what, (long long)d->amount.value,
+                              d->unit.text);
                 return 0;
         }
         return d->amount.value * unit * 1000;
@@ -596,7 +609,8 @@ static void add_sync(km_checker_t *c, const km_ast_t *ast,
         plan->nsyncs++;
 }
 
-static void check_file(km_checker_t *c, const km_ast_t *ast)
+static void check_file(km_checker_t *c, const km_ast_t *ast,
+                       int syntax_errors)
 {
         check_duplicate_names(c, ast);
         for (const km_stmt_t *s = ast->stmts; s; s = s->next) {
@@ -610,6 +624,9 @@ static void check_file(km_checker_t *c, const km_ast_t *ast)
         for (const km_stmt_t *s = ast->stmts; s; s = s->next)
                 if (s->kind == KM_STMT_SYNC && !s->broken)
                         add_sync(c, ast, s);
+        /* After a syntax error the tree may lack the SYNC the file has. */
+        if (syntax_errors > 0)
+                return;
         if (!ast->stmts)
                 km_diag_warning(c->d, (km_loc_t){0, 0},
                                 "the file defines no SYNC");
@@ -618,14 +635,26 @@ static void check_file(km_checker_t *c, const km_ast_t *ast)
                                 "the file defines connections but no SYNC");
 }
 
+/* The plan hash: SHA-256 of the source text, in hex. */
+static void hash_source(const km_src_t *src, char out[65])
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        EVP_Digest(km_src_text(src), km_src_len(src), md, &len, EVP_sha256(),
+                   NULL);
+        for (unsigned int i = 0; i < len && i < 32; i++)
+                snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 km_plan_t *km_compile(const km_src_t *src, km_diag_t *d)
 {
         km_ast_t ast;
         km_plan_t *plan = km_xcalloc(1, sizeof(*plan));
         km_checker_t c = {d, src, plan, NULL, NULL};
         plan->source_name = km_arena_strdup(&plan->arena, km_src_name(src));
-        km_parse(src, &ast, d);
-        check_file(&c, &ast);
+        hash_source(src, plan->source_sha256);
+        int syntax_errors = km_parse(src, &ast, d);
+        check_file(&c, &ast, syntax_errors);
         /* What the templates give at run times is only worth checking for
          * a SYNC whose clauses are all valid. */
         for (int i = 0; i < plan->nsyncs; i++)

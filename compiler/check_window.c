@@ -107,11 +107,17 @@ static void fmt_time(const km_civil_t *t, char buf[20])
         km_civil_format(t, buf);
 }
 
+/* Points at the template the message is about (it starts with its name). */
 static void report_eval_error(walk_t *w, const char *msg)
 {
         const km_sync_stmt_t *s = w->s;
-        km_loc_t at = strstr(msg, "PARTITION") == msg ? s->c_partition.loc
-                                                       : s->c_window.loc;
+        km_loc_t at = s->c_window.loc;
+        if (strncmp(msg, "PARTITION", 9) == 0)
+                at = s->c_partition.loc;
+        else if (strncmp(msg, "WINDOW FROM", 11) == 0)
+                at = s->window_from.loc;
+        else if (strncmp(msg, "WINDOW TO", 9) == 0)
+                at = s->window_to.loc;
         km_diag_error(w->c->d, at, "%s", msg);
         w->failed = 1;
 }
@@ -133,7 +139,10 @@ static void check_one(walk_t *w, const km_instance_t *in)
 {
         char run[20], a[20], b[20];
         fmt_time(&in->scheduled, run);
-        if (in->window_end_ms <= in->window_start_ms) {
+        /* Compared as written (wall clock): a window that a DST change
+         * makes empty, such as [02:00, 03:00) on a spring-forward night,
+         * is that night's truth, not a mistake. */
+        if (km_civil_cmp(&in->window_end_local, &in->window_start_local) <= 0) {
                 fmt_time(&in->window_start_local, a);
                 fmt_time(&in->window_end_local, b);
                 km_diag_error(w->c->d, w->s->c_window.loc,
@@ -157,6 +166,19 @@ static void check_one(walk_t *w, const km_instance_t *in)
         }
 }
 
+/* A partition value that differs between consecutive runs. */
+static const char *finer_partition(const km_schedule_t *s)
+{
+        switch (s->kind) {
+        case KM_SCHED_MINUTES:
+                return "$[yyyymmddhh24mi]";
+        case KM_SCHED_HOURS:
+                return "$[yyyymmddhh24]";
+        default:
+                return "$[yyyymmdd]";
+        }
+}
+
 static void check_partition_reuse(walk_t *w, const km_instance_t *in)
 {
         if (w->sync->append)
@@ -175,15 +197,16 @@ static void check_partition_reuse(walk_t *w, const km_instance_t *in)
                               "every run writes the whole table (no "
                               "PARTITION): the run at %s would replace what "
                               "the run at %s wrote; add PARTITION (ds = "
-                              "'$[yyyymmdd]') or say WRITE APPEND",
-                              b, a);
+                              "'%s') or say WRITE APPEND",
+                              b, a, finer_partition(&w->sync->schedule));
         else
                 km_diag_error(w->c->d, at,
                               "the runs at %s and %s both write partition "
                               "%s: the second would replace the first; make "
                               "the partition finer (e.g. a value from "
-                              "$[yyyymmddhh24]) or say WRITE APPEND",
-                              a, b, in->partition_spec);
+                              "%s) or say WRITE APPEND",
+                              a, b, in->partition_spec,
+                              finer_partition(&w->sync->schedule));
         w->failed = 1;
 }
 
@@ -201,8 +224,8 @@ static void check_late_end(walk_t *w, const km_instance_t *in)
                          "the window ends at or after its run time (the run "
                          "at %s reads up to %s): records still in flight "
                          "would be missed; end the window a few minutes "
-                         "before the run, as the seed's 5-minute windows "
-                         "end 3 minutes early",
+                         "before the run (e.g. 5-minute windows that end 3 "
+                         "minutes before it)",
                          run, end);
         }
 }

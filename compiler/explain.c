@@ -75,18 +75,23 @@ static json_t *mc_json(const km_mc_conn_t *m)
 {
         if (!m)
                 return json_null();
-        char id[512], secret[64];
+        char id[512], secret[64], endpoint[512], tunnel[512];
+        km_setting_t ep = {"endpoint", m->endpoint, m->endpoint_from_env, 0};
+        km_setting_t tep = {"tunnel_endpoint", m->tunnel_endpoint,
+                            m->tunnel_endpoint_from_env, 0};
         json_t *o = json_pack(
                 "{s:s, s:s, s:s, s:s, s:s, s:o}", "name", m->name, "endpoint",
-                m->endpoint ? m->endpoint : "", "project",
+                km_setting_display(&ep, endpoint, sizeof(endpoint)), "project",
                 m->project ? m->project : "", "access_key_id",
                 km_setting_display(&m->access_id, id, sizeof(id)),
                 "access_key_secret",
                 km_setting_display(&m->access_secret, secret, sizeof(secret)),
                 "options", settings_json(m->options, m->noptions));
         json_object_set_new(o, "tunnel_endpoint",
-                            m->tunnel_endpoint ? json_string(m->tunnel_endpoint)
-                                               : json_null());
+                            m->tunnel_endpoint
+                                    ? json_string(km_setting_display(
+                                              &tep, tunnel, sizeof(tunnel)))
+                                    : json_null());
         json_object_set_new(o, "schema",
                             m->schema ? json_string(m->schema) : json_null());
         if (m->sts_token.key)
@@ -183,12 +188,18 @@ static void print_kafka(FILE *out, const km_kafka_conn_t *k)
 
 static void print_mc(FILE *out, const km_sync_plan_t *s)
 {
-        char table[512], id[512], secret[64];
+        char table[512], id[512], secret[64], ep[512], tep[512];
+        const km_mc_conn_t *m = s->mc;
+        km_setting_t eps = {"endpoint", m->endpoint, m->endpoint_from_env, 0};
+        km_setting_t teps = {"tunnel", m->tunnel_endpoint,
+                             m->tunnel_endpoint_from_env, 0};
         km_sync_table_name(s, table, sizeof(table));
-        fprintf(out, "  into         %s: %s\n", s->mc->name, table);
-        fprintf(out, "               endpoint %s%s%s\n", s->mc->endpoint,
-                s->mc->tunnel_endpoint ? ", tunnel " : "",
-                s->mc->tunnel_endpoint ? s->mc->tunnel_endpoint : "");
+        fprintf(out, "  into         %s: %s\n", m->name, table);
+        fprintf(out, "               endpoint %s%s%s\n",
+                km_setting_display(&eps, ep, sizeof(ep)),
+                m->tunnel_endpoint ? ", tunnel " : "",
+                m->tunnel_endpoint ? km_setting_display(&teps, tep, sizeof(tep))
+                                   : "");
         fprintf(out, "               access key %s, secret %s\n",
                 km_setting_display(&s->mc->access_id, id, sizeof(id)),
                 km_setting_display(&s->mc->access_secret, secret,
@@ -215,7 +226,9 @@ static void print_policies(FILE *out, const km_sync_plan_t *s)
                 fprintf(out, "  retry        none\n");
         fprintf(out, "  errors limit %lld\n", (long long)s->errors_limit);
         fprintf(out, "  write        %s\n",
-                s->append ? "append" : "overwrite the partition");
+                s->append ? "append"
+                : s->npartition ? "overwrite the partition"
+                                : "overwrite the table");
 }
 
 static void print_columns(FILE *out, const km_sync_plan_t *s)

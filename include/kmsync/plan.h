@@ -95,6 +95,8 @@ typedef struct km_mc_conn {
         const char *name;
         const char *endpoint;
         const char *tunnel_endpoint; /* NULL: discovered from the service */
+        int endpoint_from_env;       /* endpoint is ENV(endpoint) */
+        int tunnel_endpoint_from_env;
         const char *project;
         const char *schema; /* NULL: two-tier project */
         km_setting_t access_id;
@@ -144,6 +146,7 @@ typedef struct km_sync_plan {
 typedef struct km_plan {
         km_arena_t arena;
         const char *source_name;
+        char source_sha256[65]; /* of the file's text: the plan hash */
         km_kafka_conn_t **kafka;
         int nkafka;
         km_mc_conn_t **mc;

@@ -102,7 +102,7 @@ expect_grep "$tmp/out" "sync_5min  2022-11-23 00:00:00  \[2022-11-22 23:52:00, 2
 expect_status 0 "$km" plan examples/seed/monthly.sync --from '2024-01-01 00:00' --to '2024-12-31 23:59' --json
 if python3 - "$tmp/out" <<'PY'
 import json, sys
-runs = json.load(open(sys.argv[1]))
+runs = json.load(open(sys.argv[1]))["instances"]
 assert len(runs) == 12, len(runs)
 assert runs[2]["scheduled_at"] == "2024-03-01 00:15:00"
 assert runs[2]["window_start"] == "2024-02-01 00:00:00"

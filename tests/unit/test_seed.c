@@ -113,6 +113,35 @@ static void test_every_2_hours_variant(void **state)
         km_test_release(&c);
 }
 
+/* In a zone with daylight saving time the spring-forward night has an
+ * hour that does not exist: its window is empty, not an error, and the
+ * windows still tile the time line. */
+static void test_hourly_in_a_dst_zone(void **state)
+{
+        (void)state;
+        km_compiled_t c = km_test_compile(
+                "KAFKA CONNECTION k BROKERS 'b:9092';\n"
+                "MAXCOMPUTE CONNECTION m ENDPOINT 'http://e/api' PROJECT p\n"
+                "  ACCESS KEY ENV('A') SECRET ENV('S');\n"
+                "SYNC s FROM k INTO m.t TIMEZONE 'America/New_York'\n"
+                "  WINDOW FROM '$[yyyymmddhh24-1/24]0000' TO "
+                "'$[yyyymmddhh24]0000'\n"
+                "  PARTITION (ds = '$[yyyymmddhh24]')\n"
+                "  SCHEDULE HOURLY AT MINUTE 15;\n");
+        assert_compiles(c);
+        if (c.warnings)
+                fail_msg("unexpected warnings:\n%s", c.diagnostics);
+        km_civil_t at = km_test_time("2024-03-10 03:15");
+        km_instance_t in;
+        char err[256];
+        assert_int_equal(km_instance_make(c.plan->syncs[0], &at, &in, err,
+                                          sizeof(err)),
+                         0);
+        assert_int_equal(in.window_start_ms, in.window_end_ms);
+        km_instance_clear(&in);
+        km_test_release(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -122,6 +151,7 @@ int main(void)
                 cmocka_unit_test(test_weekly),
                 cmocka_unit_test(test_monthly),
                 cmocka_unit_test(test_every_2_hours_variant),
+                cmocka_unit_test(test_hourly_in_a_dst_zone),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
