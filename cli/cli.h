@@ -13,6 +13,7 @@ enum {
         KM_EXIT_OK = 0,
         KM_EXIT_FAILED = 1, /* errors found, or the run failed */
         KM_EXIT_USAGE = 2,  /* the command line is wrong */
+        KM_EXIT_FOR_GOOD = 3, /* failed; retrying cannot help */
 };
 
 typedef int (*km_cmd_fn)(int argc, char **argv);
@@ -73,5 +74,8 @@ int km_cmd_check(int argc, char **argv);
 int km_cmd_plan(int argc, char **argv);
 int km_cmd_ddl(int argc, char **argv);
 int km_cmd_param(int argc, char **argv);
+int km_cmd_run(int argc, char **argv);
+int km_cmd_preview(int argc, char **argv);
+int km_cmd_kafka_mock(int argc, char **argv);
 
 #endif

@@ -22,6 +22,15 @@ static const km_cmd_t commands[] = {
          "print CREATE TABLE for each SYNC's target"},
         {"param", km_cmd_param, "kmsync param TEXT --at TIME",
          "evaluate DataWorks scheduling parameters at a scheduled time"},
+        {"kafka-mock", km_cmd_kafka_mock, "kmsync kafka-mock --load FIXTURE.jsonl [--topic NAME] [--partitions N] [--brokers N] [--port N]", "serve a fixture from an embedded Kafka cluster until Ctrl-C"},
+        {"run", km_cmd_run,
+         "kmsync run FILE --at TIME [--sync NAME] [--kafka BROKERS|mock:FILE] "
+         "[--target local:DIR|maxcompute] [--json]",
+         "execute the instance scheduled at TIME"},
+        {"preview", km_cmd_preview,
+         "kmsync preview FILE --at TIME [--limit N] [--sync NAME] [--kafka "
+         "BROKERS|mock:FILE]",
+         "print the first rows of a run as JSON lines; write nothing"},
         {"help", cmd_help, "kmsync help", "list the commands"},
         {"version", cmd_version, "kmsync version", "print the version"},
 };
@@ -44,8 +53,10 @@ static void print_commands(FILE *out)
                         commands[i].summary);
         fprintf(out, "\nTIME is a wall-clock time in the SYNC's TIMEZONE: "
                      "'YYYY-MM-DD HH:MM[:SS]'.\n"
-                     "Exit status: 0 ok, 1 errors found or run failed, "
-                     "2 usage error.\n");
+                     "Exit status: 0 ok, 1 errors found or run failed "
+                     "(may succeed again), 2 usage error,\n3 run failed for "
+                     "good (configuration, schema, auth, dirty records over "
+                     "ERRORS LIMIT).\n");
 }
 
 static int cmd_help(int argc, char **argv)

@@ -1,0 +1,55 @@
+/* kafka.h - the Kafka side of a run, over librdkafka: one consumer handle
+ * that assigns partitions directly (no group rebalancing), asks for
+ * watermarks and timestamp offsets, reads, and commits the end offsets to
+ * the SYNC's GROUP.  Private to runtime/. */
+#ifndef KMSYNC_KAFKA_H
+#define KMSYNC_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmsync/plan.h"
+#include "kmsync/window.h"
+
+typedef struct km_kafka km_kafka_t;
+
+/* A consumer for `conn` (its OPTIONS, with ENV() values read now) at
+ * `brokers` (the connection's own when NULL), in consumer group `group`.
+ * NULL with a message naming the problem (never a secret's value). */
+km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
+                          const char *group, char *err, size_t errlen);
+void km_kafka_close(km_kafka_t *k);
+
+/* The partitions of topic, sorted.  -1 with a message when the topic does
+ * not exist or the cluster does not answer within the timeout. */
+int km_kafka_partitions(km_kafka_t *k, const char *topic, int32_t **parts,
+                        int *n, char *err, size_t errlen);
+
+int km_kafka_watermarks(km_kafka_t *k, const char *topic, int32_t partition,
+                        int64_t *low, int64_t *high, char *err,
+                        size_t errlen);
+
+/* The broker's answer for timestamp ts in each partition. */
+void km_kafka_offsets_for_times(km_kafka_t *k, const char *topic,
+                                const int32_t *parts, int n, int64_t ts,
+                                km_ts_answer_t *answers);
+
+/* Timestamp of the record at `offset` (the last one, high - 1), or -1. */
+int64_t km_kafka_timestamp_at(km_kafka_t *k, const char *topic,
+                              int32_t partition, int64_t offset);
+
+/* Starts reading each listed partition at its offset. */
+int km_kafka_assign(km_kafka_t *k, const char *topic, const int32_t *parts,
+                    const int64_t *offsets, int n, char *err, size_t errlen);
+/* Stops fetching one partition (its window is complete). */
+void km_kafka_pause(km_kafka_t *k, const char *topic, int32_t partition);
+
+/* The next message or event, or NULL after timeout_ms. */
+rd_kafka_message_t *km_kafka_poll(km_kafka_t *k, int timeout_ms);
+
+/* Commits offsets (the next offset to read, per partition) to the group. */
+int km_kafka_commit(km_kafka_t *k, const char *topic, const int32_t *parts,
+                    const int64_t *offsets, int n, char *err, size_t errlen);
+
+#endif

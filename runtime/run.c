@@ -1,0 +1,580 @@
+/* run.c - one instance, from window to committed partition.
+ *
+ *   instance -> Kafka offsets per partition (window.c) -> read -> map
+ *   (mapper.c) -> target rows -> commit -> offsets to the GROUP -> report
+ *
+ * Every way out before the commit aborts the target, so a failed run leaves
+ * the partition as it was.  Dirty records go to a rejects file and fail the
+ * run once there are more than ERRORS LIMIT of them. */
+#include "kmsync/run.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kafka.h"
+#include "kmsync/fixture.h"
+#include "kmsync/mapper.h"
+#include "kmsync/mock.h"
+#include "kmsync/window.h"
+#include "run_int.h"
+#include "util.h"
+
+enum {
+        POLL_MS = 100,
+        DEFAULT_STALL_MS = 60000,
+        PROGRESS_EVERY_MS = 500,
+};
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static km_run_status_t fail(km_run_ctx_t *c, km_run_status_t st,
+                            const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static km_run_status_t fail(km_run_ctx_t *c, km_run_status_t st,
+                            const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->rep->error, sizeof(c->rep->error), fmt, ap);
+        va_end(ap);
+        c->rep->status = st;
+        return st;
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static km_run_status_t start_mock(km_run_ctx_t *c, const char *fixture)
+{
+        char err[1024];
+        km_fixture_t f;
+        if (km_fixture_load(fixture, c->sync->topic, &f, err, sizeof(err)))
+                return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
+        c->mock = km_mock_start(1, err, sizeof(err));
+        int rc = c->mock ? km_mock_load(c->mock, &f, c->opts->mock_partitions,
+                                        err, sizeof(err))
+                         : -1;
+        km_fixture_free(&f);
+        if (rc)
+                return fail(c, KM_RUN_FAILED_FOR_GOOD, "embedded Kafka: %s",
+                            err);
+        if (c->opts->on_mock_ready)
+                c->opts->on_mock_ready(km_mock_cluster(c->mock),
+                                       c->opts->hook_arg);
+        c->scan_only = 1; /* the mock has no time index */
+        return KM_RUN_OK;
+}
+
+static km_run_status_t open_kafka(km_run_ctx_t *c)
+{
+        const char *brokers = c->opts->kafka;
+        char err[1024];
+        if (!c->sync->kafka)
+                return fail(c, KM_RUN_FAILED_FOR_GOOD,
+                            "SYNC %s has no Kafka connection", c->sync->name);
+        if (brokers && strncmp(brokers, "mock:", 5) == 0) {
+                km_run_status_t st = start_mock(c, brokers + 5);
+                if (st != KM_RUN_OK)
+                        return st;
+                brokers = km_mock_bootstraps(c->mock);
+        }
+        c->kafka = km_kafka_open(c->sync->kafka, brokers, c->sync->group, err,
+                                 sizeof(err));
+        if (!c->kafka)
+                return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
+        return KM_RUN_OK;
+}
+
+/* Watermarks and the broker's answers for every partition; reads the last
+ * record's timestamp only where an answer is -1 and must be checked. */
+static km_run_status_t plan_partitions(km_run_ctx_t *c)
+{
+        char err[1024];
+        const char *topic = c->sync->topic;
+        int32_t *ids;
+        int n;
+        if (km_kafka_partitions(c->kafka, topic, &ids, &n, err, sizeof(err)))
+                return fail(c, KM_RUN_FAILED, "%s", err);
+        km_ts_answer_t *as = km_xcalloc((size_t)n + 1, sizeof(*as));
+        km_ts_answer_t *ae = km_xcalloc((size_t)n + 1, sizeof(*ae));
+        if (!c->scan_only) {
+                km_kafka_offsets_for_times(c->kafka, topic, ids, n,
+                                           c->win.start_ms, as);
+                km_kafka_offsets_for_times(c->kafka, topic, ids, n,
+                                           c->win.end_ms, ae);
+        }
+        c->parts = km_xcalloc((size_t)n + 1, sizeof(*c->parts));
+        c->nparts = n;
+        km_run_status_t st = KM_RUN_OK;
+        for (int i = 0; i < n && st == KM_RUN_OK; i++) {
+                int64_t lo, hi, last = -1;
+                if (km_kafka_watermarks(c->kafka, topic, ids[i], &lo, &hi, err,
+                                        sizeof(err))) {
+                        st = fail(c, KM_RUN_FAILED, "%s", err);
+                        break;
+                }
+                if (!c->scan_only && hi > lo &&
+                    ((as[i].valid && as[i].offset < 0) ||
+                     (ae[i].valid && ae[i].offset < 0)))
+                        last = km_kafka_timestamp_at(c->kafka, topic, ids[i],
+                                                     hi - 1);
+                km_window_part_init(&c->parts[i], &c->win, ids[i], lo, hi,
+                                    as[i], ae[i], last, c->scan_only);
+        }
+        free(as);
+        free(ae);
+        free(ids);
+        return st;
+}
+
+static km_run_status_t open_target(km_run_ctx_t *c)
+{
+        char err[1024];
+        const char *spec = c->opts->target;
+        if (c->opts->preview_limit > 0) {
+                c->target = km_run_preview_target(c->sync, c->opts->preview_out,
+                                                  c->opts->preview_limit);
+        } else if (spec && strncmp(spec, "local:", 6) == 0) {
+                c->target = km_target_local_new(spec + 6, c->sync, err,
+                                                sizeof(err));
+                snprintf(c->rep->target, sizeof(c->rep->target),
+                         "local warehouse %s", spec + 6);
+        } else if (!spec || strcmp(spec, "maxcompute") == 0) {
+                return fail(c, KM_RUN_FAILED_FOR_GOOD,
+                            "the MaxCompute target is not available in this "
+                            "build yet: write to the local warehouse with "
+                            "--target local:DIR");
+        } else {
+                return fail(c, KM_RUN_FAILED_FOR_GOOD,
+                            "--target '%s' is not a target: write "
+                            "local:DIR or maxcompute",
+                            spec);
+        }
+        if (!c->target)
+                return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
+        if (c->target->ops->open(c->target, &c->rep->instance, err,
+                                 sizeof(err)))
+                return fail(c, KM_RUN_FAILED, "%s", err);
+        c->target_open = 1;
+        return KM_RUN_OK;
+}
+
+/* ------------------------------------------------------------ rejects */
+
+static char *base64(const void *data, size_t len)
+{
+        char *out = km_xmalloc(4 * ((len + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+        return out;
+}
+
+static void rejects_path(km_run_ctx_t *c, char *buf, size_t len)
+{
+        const char *dir = c->opts->rejects_dir ? c->opts->rejects_dir
+                                               : ".kmsync/rejects";
+        const km_instance_t *in = &c->rep->instance;
+        char spec[256];
+        size_t n = 0;
+        for (const char *p = in->partition_spec; *p && n + 1 < sizeof(spec); p++)
+                spec[n++] = (strchr("/\\ ", *p) ? '_' : *p);
+        spec[n] = '\0';
+        snprintf(buf, len, "%s/%s/%s%s%04d%02d%02d%02d%02d%02d.jsonl", dir,
+                 c->sync->name, spec, n ? "@" : "", in->scheduled.year,
+                 in->scheduled.mon, in->scheduled.day, in->scheduled.hour,
+                 in->scheduled.min, in->scheduled.sec);
+}
+
+static int mkdirs(const char *path)
+{
+        char tmp[1024];
+        snprintf(tmp, sizeof(tmp), "%s", path);
+        for (char *p = tmp + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(tmp, 0755) && errno != EEXIST)
+                        return -1;
+                *p = '/';
+        }
+        return 0;
+}
+
+static FILE *rejects_file(km_run_ctx_t *c)
+{
+        if (c->rejects)
+                return c->rejects;
+        rejects_path(c, c->rep->rejects_path, sizeof(c->rep->rejects_path));
+        if (mkdirs(c->rep->rejects_path) == 0)
+                c->rejects = fopen(c->rep->rejects_path, "w");
+        return c->rejects;
+}
+
+static void write_reject(km_run_ctx_t *c, const km_record_t *r,
+                         const char *reason)
+{
+        FILE *f = rejects_file(c);
+        if (!f)
+                return;
+        char *k = r->key ? base64(r->key, r->key_len) : NULL;
+        char *v = r->value ? base64(r->value, r->value_len) : NULL;
+        json_t *o = json_pack("{s:s, s:i, s:I, s:I, s:s, s:s?, s:s?}", "topic",
+                              r->topic, "partition", (int)r->partition,
+                              "offset", (json_int_t)r->offset, "timestamp",
+                              (json_int_t)r->timestamp_ms, "reason", reason,
+                              "key_base64", k, "value_base64", v);
+        json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fputc('\n', f);
+        json_decref(o);
+        free(k);
+        free(v);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static km_window_part_t *part_of(km_run_ctx_t *c, int32_t id)
+{
+        for (int i = 0; i < c->nparts; i++)
+                if (c->parts[i].partition == id)
+                        return &c->parts[i];
+        return NULL;
+}
+
+static void to_record(km_run_ctx_t *c, rd_kafka_message_t *m, km_record_t *r)
+{
+        rd_kafka_headers_t *hdrs = NULL;
+        size_t n = 0;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                n = rd_kafka_header_cnt(hdrs);
+        if (n > c->header_cap) {
+                c->header_cap = n * 2;
+                c->headers = km_xrealloc(c->headers,
+                                         sizeof(*c->headers) * c->header_cap);
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *name;
+                const void *val;
+                size_t len;
+                rd_kafka_header_get_all(hdrs, i, &name, &val, &len);
+                c->headers[i] = (km_header_t){name, strlen(name), val, len};
+        }
+        *r = (km_record_t){c->sync->topic, m->partition, m->offset,
+                           rd_kafka_message_timestamp(m, NULL), m->key,
+                           m->key_len, m->payload, m->len, c->headers, n};
+}
+
+static km_run_status_t write_record(km_run_ctx_t *c, km_window_part_t *p,
+                                    const km_record_t *r)
+{
+        char reason[512], err[1024];
+        if (km_mapper_map(c->mapper, r, c->cells, reason, sizeof(reason))) {
+                c->rep->rows_rejected++;
+                c->rejected_in[p - c->parts]++;
+                write_reject(c, r, reason);
+                if (c->rep->rows_rejected > c->sync->errors_limit)
+                        return fail(c, KM_RUN_FAILED_FOR_GOOD,
+                                    "%lld dirty records, more than ERRORS "
+                                    "LIMIT %lld (the last: %s [%d] offset "
+                                    "%lld: %s); they are in %s",
+                                    (long long)c->rep->rows_rejected,
+                                    (long long)c->sync->errors_limit,
+                                    r->topic, (int)r->partition,
+                                    (long long)r->offset, reason,
+                                    c->rep->rejects_path[0]
+                                            ? c->rep->rejects_path
+                                            : "(the rejects file could not "
+                                              "be written)");
+                return KM_RUN_OK;
+        }
+        if (c->target->ops->write(c->target, c->cells, err, sizeof(err)))
+                return fail(c, KM_RUN_FAILED, "%s", err);
+        c->rep->rows_written++;
+        c->written_in[p - c->parts]++;
+        if (c->opts->preview_limit > 0 && km_run_preview_full(c->target))
+                c->preview_full = 1;
+        return KM_RUN_OK;
+}
+
+static km_run_status_t on_record(km_run_ctx_t *c, rd_kafka_message_t *m)
+{
+        km_window_part_t *p = part_of(c, m->partition);
+        if (!p || p->phase == KM_PHASE_DONE)
+                return KM_RUN_OK;
+        km_record_t r;
+        to_record(c, m, &r);
+        c->last_activity[p - c->parts] = now_ms();
+        if (p->last_offset < 0 && r.offset == p->low &&
+            km_window_lost_to_retention(p, &c->win, r.timestamp_ms))
+                return fail(c, KM_RUN_FAILED_FOR_GOOD,
+                            "%s [%d]: records before offset %lld were deleted "
+                            "by retention, and the first kept one (timestamp "
+                            "%lld) is not older than the window start %lld: "
+                            "the window's records are lost; nothing was "
+                            "written",
+                            r.topic, (int)r.partition, (long long)p->low,
+                            (long long)r.timestamp_ms,
+                            (long long)c->win.start_ms);
+        km_step_t step = km_window_step(p, &c->win, r.offset, r.timestamp_ms);
+        km_run_status_t st = KM_RUN_OK;
+        if (step == KM_STEP_WRITE) {
+                c->rep->records_read++;
+                c->rep->bytes += (int64_t)(r.key_len + r.value_len);
+                st = write_record(c, p, &r);
+        }
+        if (p->phase == KM_PHASE_DONE)
+                km_kafka_pause(c->kafka, c->sync->topic, p->partition);
+        return st;
+}
+
+static km_run_status_t on_event(km_run_ctx_t *c, rd_kafka_message_t *m)
+{
+        km_window_part_t *p = m->rkt ? part_of(c, m->partition) : NULL;
+        switch (m->err) {
+        case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+                if (p && c->win.end_mode == KM_WINDOW_END_AT_HIGH &&
+                    m->offset >= p->high)
+                        km_window_finish(p, p->high);
+                return KM_RUN_OK;
+        case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+        case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
+                return fail(c, KM_RUN_FAILED_FOR_GOOD,
+                            "%s [%d]: the offsets to read are gone (deleted "
+                            "by retention while reading?): %s",
+                            c->sync->topic, p ? (int)p->partition : -1,
+                            rd_kafka_message_errstr(m));
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+                return fail(c, KM_RUN_FAILED_FOR_GOOD, "Kafka: %s",
+                            rd_kafka_message_errstr(m));
+        default:
+                /* Transport errors and the like: librdkafka retries. */
+                if (getenv("KMSYNC_DEBUG"))
+                        fprintf(stderr, "kmsync: kafka: %s\n",
+                                rd_kafka_message_errstr(m));
+                return KM_RUN_OK;
+        }
+}
+
+static int all_done(km_run_ctx_t *c)
+{
+        for (int i = 0; i < c->nparts; i++)
+                if (c->parts[i].phase != KM_PHASE_DONE)
+                        return 0;
+        return 1;
+}
+
+/* END WHEN IDLE: a partition with no record for the delay is complete. */
+static void close_idle(km_run_ctx_t *c, int64_t now)
+{
+        if (c->win.end_mode != KM_WINDOW_END_IDLE)
+                return;
+        for (int i = 0; i < c->nparts; i++) {
+                km_window_part_t *p = &c->parts[i];
+                if (p->phase != KM_PHASE_DONE &&
+                    now - c->last_activity[i] >= c->sync->idle_ms)
+                        km_window_finish(p, p->last_offset >= 0
+                                                    ? p->last_offset + 1
+                                                    : p->read_from);
+        }
+}
+
+static km_run_status_t assign_all(km_run_ctx_t *c)
+{
+        char err[1024];
+        int32_t *ids = km_xcalloc((size_t)c->nparts + 1, sizeof(*ids));
+        int64_t *offs = km_xcalloc((size_t)c->nparts + 1, sizeof(*offs));
+        int n = 0;
+        int64_t t = now_ms();
+        for (int i = 0; i < c->nparts; i++) {
+                c->last_activity[i] = t;
+                if (c->parts[i].phase == KM_PHASE_DONE)
+                        continue;
+                ids[n] = c->parts[i].partition;
+                offs[n++] = c->parts[i].read_from;
+        }
+        int rc = n ? km_kafka_assign(c->kafka, c->sync->topic, ids, offs, n,
+                                     err, sizeof(err))
+                   : 0;
+        free(ids);
+        free(offs);
+        return rc ? fail(c, KM_RUN_FAILED, "%s", err) : KM_RUN_OK;
+}
+
+static km_run_status_t read_window(km_run_ctx_t *c)
+{
+        int64_t stall = c->opts->stall_timeout_ms > 0 ? c->opts->stall_timeout_ms
+                                                      : DEFAULT_STALL_MS;
+        int64_t last_progress = now_ms(), last_record = last_progress;
+        km_run_status_t st = assign_all(c);
+        while (st == KM_RUN_OK && !all_done(c) && !c->preview_full) {
+                rd_kafka_message_t *m = km_kafka_poll(c->kafka, POLL_MS);
+                int64_t t = now_ms();
+                if (m) {
+                        st = m->err ? on_event(c, m) : on_record(c, m);
+                        if (!m->err)
+                                last_record = t;
+                        rd_kafka_message_destroy(m);
+                }
+                close_idle(c, t);
+                if (c->opts->progress && t - last_progress >= PROGRESS_EVERY_MS) {
+                        km_run_progress(c, t);
+                        last_progress = t;
+                }
+                if (st == KM_RUN_OK && !all_done(c) && t - last_record > stall)
+                        st = fail(c, KM_RUN_FAILED,
+                                  "no record from Kafka for %lld s with the "
+                                  "window incomplete (brokers down or "
+                                  "unreachable?); nothing was written",
+                                  (long long)(stall / 1000));
+        }
+        if (c->opts->progress)
+                km_run_progress_end(c);
+        return st;
+}
+
+/* ------------------------------------------------------------ commit */
+
+static void collect_ranges(km_run_ctx_t *c)
+{
+        km_run_report_t *r = c->rep;
+        r->ranges = km_xcalloc((size_t)c->nparts + 1, sizeof(*r->ranges));
+        r->nranges = c->nparts;
+        for (int i = 0; i < c->nparts; i++) {
+                const km_window_part_t *p = &c->parts[i];
+                r->ranges[i] = (km_partition_range_t){
+                        p->partition, p->start, p->end, c->written_in[i],
+                        c->rejected_in[i], p->out_of_window};
+                r->out_of_window += p->out_of_window;
+        }
+}
+
+static void commit_group_offsets(km_run_ctx_t *c)
+{
+        char err[512];
+        int32_t *ids = km_xcalloc((size_t)c->nparts + 1, sizeof(*ids));
+        int64_t *offs = km_xcalloc((size_t)c->nparts + 1, sizeof(*offs));
+        for (int i = 0; i < c->nparts; i++) {
+                ids[i] = c->parts[i].partition;
+                offs[i] = c->parts[i].end;
+        }
+        if (c->nparts && km_kafka_commit(c->kafka, c->sync->topic, ids, offs,
+                                         c->nparts, err, sizeof(err)))
+                snprintf(c->rep->warning, sizeof(c->rep->warning),
+                         "the partition is committed, but %s (lag "
+                         "monitoring of group %s will lag)",
+                         err, c->sync->group);
+        free(ids);
+        free(offs);
+}
+
+static km_run_status_t commit(km_run_ctx_t *c)
+{
+        char err[1024];
+        collect_ranges(c);
+        km_commit_info_t info = {&c->rep->instance, c->rep->ranges,
+                                 c->rep->nranges, c->rep->rows_written,
+                                 c->rep->rows_rejected, c->plan_hash,
+                                 wall_ms()};
+        if (c->target->ops->commit(c->target, &info, err, sizeof(err)))
+                return fail(c, KM_RUN_FAILED, "%s", err);
+        c->target_open = 0;
+        c->rep->committed = c->opts->preview_limit <= 0;
+        if (c->rep->committed)
+                commit_group_offsets(c);
+        return KM_RUN_OK;
+}
+
+/* ------------------------------------------------------------ the run */
+
+static km_run_status_t prepare(km_run_ctx_t *c, const km_civil_t *at)
+{
+        char err[1024];
+        if (km_instance_make(c->sync, at, &c->rep->instance, err, sizeof(err)))
+                return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
+        c->win = (km_window_t){c->rep->instance.window_start_ms,
+                               c->rep->instance.window_end_ms,
+                               c->sync->end == KM_END_WHEN_IDLE
+                                       ? KM_WINDOW_END_IDLE
+                                       : KM_WINDOW_END_AT_HIGH};
+        c->mapper = km_mapper_new(c->sync, err, sizeof(err));
+        if (!c->mapper)
+                return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
+        c->cells = km_xcalloc((size_t)c->sync->ncolumns + 1, sizeof(km_cell_t));
+        return KM_RUN_OK;
+}
+
+static void cleanup(km_run_ctx_t *c)
+{
+        if (c->target_open)
+                c->target->ops->abort(c->target);
+        km_target_free(c->target);
+        km_kafka_close(c->kafka);
+        km_mock_stop(c->mock);
+        km_mapper_free(c->mapper);
+        if (c->rejects)
+                fclose(c->rejects);
+        free(c->parts);
+        free(c->cells);
+        free(c->headers);
+        free(c->last_activity);
+        free(c->written_in);
+        free(c->rejected_in);
+}
+
+km_run_status_t km_run(const km_plan_t *plan, const km_sync_plan_t *sync,
+                       const km_civil_t *at, const km_run_options_t *opts,
+                       km_run_report_t *report)
+{
+        km_run_ctx_t c = {0};
+        memset(report, 0, sizeof(*report));
+        c.sync = sync;
+        c.opts = opts;
+        c.rep = report;
+        c.plan_hash = plan->source_sha256;
+        c.started = now_ms();
+        km_run_status_t st = prepare(&c, at);
+        if (st == KM_RUN_OK)
+                st = open_kafka(&c);
+        if (st == KM_RUN_OK)
+                st = plan_partitions(&c);
+        if (st == KM_RUN_OK) {
+                c.last_activity = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
+                c.written_in = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
+                c.rejected_in = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
+                st = open_target(&c);
+        }
+        if (st == KM_RUN_OK)
+                st = read_window(&c);
+        if (st == KM_RUN_OK)
+                st = commit(&c);
+        report->seconds = (double)(now_ms() - c.started) / 1000.0;
+        report->status = st;
+        cleanup(&c);
+        return st;
+}
+
+void km_run_report_clear(km_run_report_t *r)
+{
+        km_instance_clear(&r->instance);
+        free(r->ranges);
+        memset(r, 0, sizeof(*r));
+}
