@@ -69,7 +69,9 @@ static km_run_status_t start_mock(km_run_ctx_t *c, const char *fixture)
         km_fixture_t f;
         if (km_fixture_load(fixture, c->sync->topic, &f, err, sizeof(err)))
                 return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
-        c->mock = km_mock_start(1, err, sizeof(err));
+        c->mock = km_mock_start(c->opts->mock_brokers > 0 ? c->opts->mock_brokers
+                                                          : 1,
+                                err, sizeof(err));
         int rc = c->mock ? km_mock_load(c->mock, &f, c->opts->mock_partitions,
                                         err, sizeof(err))
                          : -1;

@@ -28,6 +28,7 @@ typedef struct km_run_options {
                              * "local:DIR": the local warehouse */
         const char *rejects_dir; /* NULL: .kmsync/rejects */
         int mock_partitions;     /* at least this many (mock only) */
+        int mock_brokers;        /* brokers of the mock cluster (1) */
         int progress;            /* a progress line on stderr */
         int64_t stall_timeout_ms; /* 0: 60 s without a record fails */
         /* Preview: print up to preview_limit rows as JSON lines to
