@@ -93,17 +93,22 @@ static int parse_type(km_checker_t *c, const km_type_ref_t *t, km_type_t *out)
                         return -1;
                 }
                 if (k == KM_TYPE_DECIMAL) {
-                        out->precision = t->nargs > 0 ? (int)t->args[0].value : 38;
-                        out->scale = t->nargs > 1 ? (int)t->args[1].value : 18;
-                        if (t->nargs == 1)
-                                out->scale = 0;
-                        if (out->precision < 1 || out->precision > 38 ||
-                            out->scale > 18 || out->scale > out->precision) {
+                        /* Compare before narrowing: DECIMAL(4294967306)
+                         * must not pass as DECIMAL(10). */
+                        int64_t p = t->nargs > 0 ? t->args[0].value : 38;
+                        int64_t sc = t->nargs > 1 ? t->args[1].value
+                                     : t->nargs == 1 ? 0 : 18;
+                        if (p < 1 || p > 38 || sc > 18 || sc > p) {
                                 km_diag_error(c->d, t->loc,
-                                              "DECIMAL(p,s) needs 1 <= p <= "
-                                              "38 and 0 <= s <= 18, s <= p");
+                                              "DECIMAL(%lld,%lld) is out of "
+                                              "range: DECIMAL(p,s) needs 1 "
+                                              "<= p <= 38 and 0 <= s <= 18, "
+                                              "s <= p",
+                                              (long long)p, (long long)sc);
                                 return -1;
                         }
+                        out->precision = (int)p;
+                        out->scale = (int)sc;
                 }
                 return 0;
         }
@@ -273,7 +278,8 @@ static void check_column_name(km_checker_t *c, const km_map_item_t *m,
                                       "value from PARTITION, not from MAP",
                                       name);
                         km_diag_note(c->d, p->key.loc,
-                                     "partition column '%s' is here", name);
+                                     "partition column '%s' is here",
+                                     p->key.text);
                 }
 }
 

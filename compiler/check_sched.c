@@ -34,8 +34,13 @@ static void check_every(km_checker_t *c, const km_sched_clause_t *k,
                 s->kind = KM_SCHED_HOURS;
         } else if (unit) {
                 km_diag_error(c->d, k->every.unit.loc,
-                              "SCHEDULE EVERY takes MINUTES or HOURS; for "
-                              "days write DAILY AT 'hh:mi'");
+                              "SCHEDULE EVERY takes MINUTES or HOURS, not "
+                              "'%s'%s",
+                              k->every.unit.text,
+                              unit > 3600 ? "; for days write DAILY AT "
+                                            "'hh:mi'"
+                                          : ": the shortest interval is "
+                                            "1 MINUTE");
                 return;
         }
         s->every = (int)(k->every.amount.value > 100000

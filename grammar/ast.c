@@ -51,7 +51,7 @@ int km_lex_invalid(struct km_lex_extra *x, union KM_YYSTYPE *val,
 int km_lex_invalid_char(struct km_lex_extra *x, union KM_YYSTYPE *val, char c)
 {
         unsigned char u = (unsigned char)c;
-        const char *why = "unexpected character";
+        const char *why;
         if (u == '"')
                 why = "unexpected '\"': strings are written in single quotes";
         else if (u >= 0x80)
@@ -59,6 +59,9 @@ int km_lex_invalid_char(struct km_lex_extra *x, union KM_YYSTYPE *val, char c)
                       "characters must be back-quoted";
         else if (u < 0x20 || u == 0x7f)
                 why = "unexpected control character";
+        else
+                why = km_arena_printf(x->arena, "unexpected character '%c'",
+                                      c);
         return km_lex_invalid(x, val, why);
 }
 
@@ -112,6 +115,14 @@ static void append_expected(km_buf_t *msg, const char **expected, int n)
         }
 }
 
+static int expects_string(const char **expected, int n)
+{
+        for (int i = 0; i < n; i++)
+                if (strcmp(expected[i], "string") == 0)
+                        return 1;
+        return 0;
+}
+
 void km_parse_report(struct km_parse_ctx *ctx, const km_loc_t *loc,
                      const char *got, int got_invalid, const char **expected,
                      int nexpected)
@@ -133,6 +144,9 @@ void km_parse_report(struct km_parse_ctx *ctx, const km_loc_t *loc,
         nexpected = prune_expected(expected, nexpected);
         if (nexpected > 0)
                 append_expected(&msg, expected, nexpected);
+        if (got && strcmp(got, "double-quoted string") == 0 &&
+            expects_string(expected, nexpected))
+                km_buf_puts(&msg, " (strings are written in single quotes)");
         char *s = km_buf_take(&msg);
         km_diag_error(ctx->diag, *loc, "%s", s);
         free(s);
@@ -144,6 +158,9 @@ static km_stmt_t *new_stmt(struct km_parse_ctx *ctx, km_stmt_kind_t kind,
                            const km_loc_t *loc)
 {
         km_stmt_t *s = km_arena_alloc(&ctx->ast->arena, sizeof(*s));
+        /* The statement before never reached its ';'. */
+        if (ctx->cur)
+                ctx->cur->broken = 1;
         s->kind = kind;
         s->loc = *loc;
         *ctx->ast->tail = s;
@@ -677,6 +694,9 @@ int km_parse(const km_src_t *src, km_ast_t *ast, km_diag_t *d)
                                       "nested or out of memory)");
                 ctx.errors++;
         }
+        /* The parser gave up at the end of the file without reaching the
+         * statement's ';': it is cut short like one recovered at a ';'. */
+        km_build_end_stmt(&ctx, 1);
         km_yy_delete_buffer(buf, scanner);
         km_yylex_destroy(scanner);
         return ctx.errors;

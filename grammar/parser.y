@@ -93,11 +93,19 @@ file:
 | file stmt
 ;
 
+/* After an error, parsing resumes at the next ';' or at the next
+ * statement's first word (a forgotten ';' must not swallow the statement
+ * that follows it). */
 stmt:
+  stmt_body
+| error ';'                     { km_build_end_stmt(ctx, 1); yyerrok; }
+| error stmt_body
+;
+
+stmt_body:
   kafka_head kafka_clauses ';'  { km_build_end_stmt(ctx, 0); }
 | mc_head mc_clauses ';'        { km_build_end_stmt(ctx, 0); }
 | sync_head sync_clauses ';'    { km_build_end_stmt(ctx, 0); }
-| error ';'                     { km_build_end_stmt(ctx, 1); yyerrok; }
 ;
 
 /* ---- KAFKA CONNECTION name BROKERS '...' [OPTIONS (...)] ---- */
