@@ -58,6 +58,7 @@ static int eval_partition(const km_sync_plan_t *sync, const km_civil_t *at,
         km_buf_t spec = {0};
         out->partition_values = km_xcalloc((size_t)sync->npartition + 1,
                                            sizeof(char *));
+        out->npartition = sync->npartition;
         for (int i = 0; i < sync->npartition; i++) {
                 char *v = eval_or_fail(sync->partition[i].value, at,
                                        "PARTITION value", errbuf, errlen);
@@ -94,8 +95,8 @@ int km_instance_make(const km_sync_plan_t *sync, const km_civil_t *at,
 
 void km_instance_clear(km_instance_t *inst)
 {
-        if (inst->partition_values && inst->sync)
-                for (int i = 0; i < inst->sync->npartition; i++)
+        if (inst->partition_values)
+                for (int i = 0; i < inst->npartition; i++)
                         free(inst->partition_values[i]);
         free(inst->partition_values);
         free(inst->partition_spec);

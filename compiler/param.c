@@ -338,7 +338,7 @@ static int parse_product(const struct ctx *c, size_t *i, size_t e,
         if (parse_number(c, i, e, v) < 0)
                 return -1;
         while (*i < e && c->text[*i] == '*') {
-                int64_t m;
+                int64_t m = 0;
                 (*i)++;
                 if (parse_number(c, i, e, &m) < 0)
                         return -1;

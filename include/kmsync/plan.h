@@ -183,6 +183,7 @@ typedef struct km_instance {
         int64_t window_end_ms;
         char *partition_spec;         /* "ds=2022112210,hh=10"; "" if none */
         char **partition_values;      /* npartition values */
+        int npartition;
         char *window_from_text;       /* the substituted templates */
         char *window_to_text;
 } km_instance_t;

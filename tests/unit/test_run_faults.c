@@ -21,6 +21,13 @@ enum { NPART = 3, PER_PART = 400 };
 #define W_END (W_START + 3600000LL)
 
 static char dir[256];
+static km_compiled_t compiled; /* the plan of the last run */
+
+static void clear_run(km_run_report_t *rep)
+{
+        km_run_report_clear(rep);
+        km_test_release(&compiled);
+}
 
 #define SYNC_TEXT                                                             \
         "KAFKA CONNECTION k BROKERS '127.0.0.1:1';\n"                         \
@@ -105,7 +112,8 @@ static km_run_status_t run_with(fault_t *f, int brokers, int64_t stall_ms,
         km_run_status_t st = km_run(c.plan, c.plan->syncs[0], &at, &o, rep);
         if (f && f->started)
                 pthread_join(f->thread, NULL);
-        km_test_release(&c);
+        /* The report points into the plan: checked and cleared first. */
+        compiled = c;
         return st;
 }
 
@@ -115,7 +123,7 @@ static void expect_exact(km_run_status_t st, km_run_report_t *rep)
                 fail_msg("run failed: %s", rep->error);
         assert_int_equal(rep->rows_written, expected_rows());
         assert_int_equal(committed_rows(), expected_rows());
-        km_run_report_clear(rep);
+        clear_run(rep);
 }
 
 static int setup(void **state)
@@ -229,7 +237,7 @@ static void test_broker_gone_fails_cleanly(void **state)
         assert_int_equal(st, KM_RUN_FAILED);
         assert_false(rep.committed);
         assert_int_equal(committed_rows(), before);
-        km_run_report_clear(&rep);
+        clear_run(&rep);
 }
 
 int main(void)
