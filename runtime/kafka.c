@@ -214,30 +214,38 @@ void km_kafka_offsets_for_times(km_kafka_t *k, const char *topic,
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-int64_t km_kafka_timestamp_at(km_kafka_t *k, const char *topic,
-                              int32_t partition, int64_t offset)
+static int index_of(const int32_t *parts, int n, int32_t id)
 {
-        int64_t ts = -1;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
-        if (rd_kafka_assign(k->rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                rd_kafka_topic_partition_list_destroy(l);
-                return -1;
-        }
-        for (int waited = 0; waited < REQUEST_TIMEOUT_MS && ts < 0;
+        for (int i = 0; i < n; i++)
+                if (parts[i] == id)
+                        return i;
+        return -1;
+}
+
+void km_kafka_timestamps_at(km_kafka_t *k, const char *topic,
+                            const int32_t *parts, const int64_t *offsets,
+                            int n, int64_t *ts)
+{
+        char err[256];
+        int missing = n;
+        for (int i = 0; i < n; i++)
+                ts[i] = -1;
+        if (n == 0 || km_kafka_assign(k, topic, parts, offsets, n, err,
+                                      sizeof(err)))
+                return;
+        for (int waited = 0; waited < REQUEST_TIMEOUT_MS && missing > 0;
              waited += 100) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 100);
                 if (!m)
                         continue;
-                if (!m->err && m->offset == offset)
-                        ts = rd_kafka_message_timestamp(m, NULL);
-                else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        waited = REQUEST_TIMEOUT_MS;
+                int i = m->rkt ? index_of(parts, n, m->partition) : -1;
+                if (!m->err && i >= 0 && ts[i] < 0 && m->offset == offsets[i]) {
+                        ts[i] = rd_kafka_message_timestamp(m, NULL);
+                        missing--;
+                }
                 rd_kafka_message_destroy(m);
         }
         rd_kafka_assign(k->rk, NULL);
-        rd_kafka_topic_partition_list_destroy(l);
-        return ts;
 }
 
 int km_kafka_assign(km_kafka_t *k, const char *topic, const int32_t *parts,

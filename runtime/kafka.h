@@ -35,9 +35,12 @@ void km_kafka_offsets_for_times(km_kafka_t *k, const char *topic,
                                 const int32_t *parts, int n, int64_t ts,
                                 km_ts_answer_t *answers);
 
-/* Timestamp of the record at `offset` (the last one, high - 1), or -1. */
-int64_t km_kafka_timestamp_at(km_kafka_t *k, const char *topic,
-                              int32_t partition, int64_t offset);
+/* Timestamps of the records at offsets[i] of parts[i] (the last records,
+ * high - 1), read in one pass over all of them; -1 where a record could not
+ * be read. */
+void km_kafka_timestamps_at(km_kafka_t *k, const char *topic,
+                            const int32_t *parts, const int64_t *offsets,
+                            int n, int64_t *ts);
 
 /* Starts reading each listed partition at its offset. */
 int km_kafka_assign(km_kafka_t *k, const char *topic, const int32_t *parts,

@@ -106,6 +106,36 @@ static km_run_status_t open_kafka(km_run_ctx_t *c)
         return KM_RUN_OK;
 }
 
+/* The last record's timestamp of each partition whose broker answer is -1
+ * (to tell a true "nothing at or after" from a missing time index); -1
+ * elsewhere.  One pass over all such partitions. */
+static void last_timestamps(km_run_ctx_t *c, const int32_t *ids,
+                            const int64_t *lo, const int64_t *hi,
+                            const km_ts_answer_t *as, const km_ts_answer_t *ae,
+                            int n, int64_t *last)
+{
+        int32_t *want = km_xcalloc((size_t)n + 1, sizeof(int32_t));
+        int64_t *at = km_xcalloc((size_t)n + 1, sizeof(int64_t));
+        int64_t *ts = km_xcalloc((size_t)n + 1, sizeof(int64_t));
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+                last[i] = -1;
+                if (!c->scan_only && hi[i] > lo[i] &&
+                    ((as[i].valid && as[i].offset < 0) ||
+                     (ae[i].valid && ae[i].offset < 0))) {
+                        want[m] = ids[i];
+                        at[m++] = hi[i] - 1;
+                }
+        }
+        km_kafka_timestamps_at(c->kafka, c->sync->topic, want, at, m, ts);
+        for (int i = 0, j = 0; i < n && j < m; i++)
+                if (ids[i] == want[j])
+                        last[i] = ts[j++];
+        free(want);
+        free(at);
+        free(ts);
+}
+
 /* Watermarks and the broker's answers for every partition; reads the last
  * record's timestamp only where an answer is -1 and must be checked. */
 static km_run_status_t plan_partitions(km_run_ctx_t *c)
@@ -126,22 +156,22 @@ static km_run_status_t plan_partitions(km_run_ctx_t *c)
         }
         c->parts = km_xcalloc((size_t)n + 1, sizeof(*c->parts));
         c->nparts = n;
+        int64_t *lo = km_xcalloc((size_t)n + 1, sizeof(int64_t));
+        int64_t *hi = km_xcalloc((size_t)n + 1, sizeof(int64_t));
+        int64_t *last = km_xcalloc((size_t)n + 1, sizeof(int64_t));
         km_run_status_t st = KM_RUN_OK;
-        for (int i = 0; i < n && st == KM_RUN_OK; i++) {
-                int64_t lo, hi, last = -1;
-                if (km_kafka_watermarks(c->kafka, topic, ids[i], &lo, &hi, err,
-                                        sizeof(err))) {
+        for (int i = 0; i < n && st == KM_RUN_OK; i++)
+                if (km_kafka_watermarks(c->kafka, topic, ids[i], &lo[i], &hi[i],
+                                        err, sizeof(err)))
                         st = fail(c, KM_RUN_FAILED, "%s", err);
-                        break;
-                }
-                if (!c->scan_only && hi > lo &&
-                    ((as[i].valid && as[i].offset < 0) ||
-                     (ae[i].valid && ae[i].offset < 0)))
-                        last = km_kafka_timestamp_at(c->kafka, topic, ids[i],
-                                                     hi - 1);
-                km_window_part_init(&c->parts[i], &c->win, ids[i], lo, hi,
-                                    as[i], ae[i], last, c->scan_only);
-        }
+        if (st == KM_RUN_OK)
+                last_timestamps(c, ids, lo, hi, as, ae, n, last);
+        for (int i = 0; i < n && st == KM_RUN_OK; i++)
+                km_window_part_init(&c->parts[i], &c->win, ids[i], lo[i], hi[i],
+                                    as[i], ae[i], last[i], c->scan_only);
+        free(lo);
+        free(hi);
+        free(last);
         free(as);
         free(ae);
         free(ids);
