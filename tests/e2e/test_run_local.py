@@ -175,6 +175,32 @@ def test_dirty_records(fx, sync, wh):
           "limit 1: %s" % rep)
 
 
+def test_idle_end_and_preview(fx):
+    """END WHEN IDLE reads from the start offset and stops each partition at
+    its first record at or after the window end, or after the idle delay:
+    on this fixture, the same rows as END AT WINDOW END."""
+    sync = os.path.join(TMP, "idle.sync")
+    open(sync, "w").write((SYNC % {"limit": 0}).replace(
+        "ERRORS LIMIT 0", "ERRORS LIMIT 0 END WHEN IDLE 2 SECONDS"))
+    wh = os.path.join(TMP, "idle-wh")
+    p = run("run", sync, "--at", "2024-01-01 11:05", "--kafka", "mock:" + fx,
+            "--partitions", "4", "--target", "local:" + wh, "--json")
+    rep = json.loads(p.stdout)
+    want = selected(load_fixture(fx, "events"), "events", W_START, W_END)
+    rows, _ = read_partition(wh, "ds=20240101/hh=10")
+    check(sorted((r["p"], r["o"]) for r in rows or []) == sorted((a, b) for a, b, _ in want),
+          "END WHEN IDLE rows: %s" % rep)
+    check(rep["seconds"] >= 2.0, "the empty partition waited for the idle delay")
+    # preview: the first rows as JSON lines, nothing written.
+    pv = os.path.join(TMP, "preview-wh")
+    p = run("preview", sync, "--at", "2024-01-01 11:05", "--kafka", "mock:" + fx,
+            "--partitions", "4", "--limit", "2")
+    lines = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    check(len(lines) == 2 and set(lines[0]) >= {"k", "v", "p", "o", "a1", "const"},
+          "preview prints 2 rows: %s" % p.stdout[:300])
+    check(not os.path.exists(pv), "preview writes nothing")
+
+
 def test_quickstart():
     wh = os.path.join(TMP, "qs")
     fx = "examples/quickstart.jsonl"
@@ -192,6 +218,7 @@ def test_quickstart():
 
 fx, sync, wh = test_window_semantics()
 test_dirty_records(fx, sync, wh)
+test_idle_end_and_preview(fx)
 test_quickstart()
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
