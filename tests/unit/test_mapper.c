@@ -599,7 +599,7 @@ static void test_string_serde_utf8(void **state)
         fx_map_ok(&f, &r);
         assert_string_equal(f.text[0], "k1");
         assert_string_equal(f.text[1], "plain text, not JSON 😀");
-        const char *bad[] = {("ab\xff" "cd"), "\xc0\xaf", "\xed\xa0\x80",
+        const char *bad[] = {"ab\xff\x63\x64", "\xc0\xaf", "\xed\xa0\x80",
                              "\xf4\x90\x80\x80", "abc\xe4\xbd"};
         const char *why[] = {
                 "column v: __value__ is not valid UTF-8 at byte 2: "
