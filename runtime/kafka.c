@@ -200,6 +200,7 @@ void km_kafka_offsets_for_times(km_kafka_t *k, const char *topic,
         rd_kafka_topic_partition_list_t *l =
                 rd_kafka_topic_partition_list_new(n);
         for (int i = 0; i < n; i++) {
+                /* offsets_for_times takes the timestamp as the offset. */
                 rd_kafka_topic_partition_list_add(l, topic, parts[i])->offset =
                         ts;
                 answers[i] = (km_ts_answer_t){-1, 0};
@@ -248,14 +249,24 @@ void km_kafka_timestamps_at(km_kafka_t *k, const char *topic,
         rd_kafka_assign(k->rk, NULL);
 }
 
-int km_kafka_assign(km_kafka_t *k, const char *topic, const int32_t *parts,
-                    const int64_t *offsets, int n, char *err, size_t errlen)
+/* The list librdkafka takes: each partition with its offset. */
+static rd_kafka_topic_partition_list_t *
+partition_list(const char *topic, const int32_t *parts, const int64_t *offsets,
+               int n)
 {
         rd_kafka_topic_partition_list_t *l =
                 rd_kafka_topic_partition_list_new(n);
         for (int i = 0; i < n; i++)
                 rd_kafka_topic_partition_list_add(l, topic, parts[i])->offset =
                         offsets[i];
+        return l;
+}
+
+int km_kafka_assign(km_kafka_t *k, const char *topic, const int32_t *parts,
+                    const int64_t *offsets, int n, char *err, size_t errlen)
+{
+        rd_kafka_topic_partition_list_t *l =
+                partition_list(topic, parts, offsets, n);
         rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, l);
         rd_kafka_topic_partition_list_destroy(l);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -282,10 +293,7 @@ int km_kafka_commit(km_kafka_t *k, const char *topic, const int32_t *parts,
                     const int64_t *offsets, int n, char *err, size_t errlen)
 {
         rd_kafka_topic_partition_list_t *l =
-                rd_kafka_topic_partition_list_new(n);
-        for (int i = 0; i < n; i++)
-                rd_kafka_topic_partition_list_add(l, topic, parts[i])->offset =
-                        offsets[i];
+                partition_list(topic, parts, offsets, n);
         rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, l, 0);
         rd_kafka_topic_partition_list_destroy(l);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)

@@ -22,11 +22,10 @@ typedef struct km_compiled {
         int errors, warnings;
 } km_compiled_t;
 
-static inline km_compiled_t km_test_compile_named(const char *name,
-                                                  const char *text)
+/* Compiles src (and frees it), keeping the diagnostics as text. */
+static inline km_compiled_t km_test_compile_src(km_src_t *src)
 {
         km_compiled_t out = {0};
-        km_src_t *src = km_src_new(name, text, strlen(text));
         km_diag_t d;
         km_diag_init(&d, src);
         out.plan = km_compile(src, &d);
@@ -36,6 +35,12 @@ static inline km_compiled_t km_test_compile_named(const char *name,
         km_diag_free(&d);
         km_src_free(src);
         return out;
+}
+
+static inline km_compiled_t km_test_compile_named(const char *name,
+                                                  const char *text)
+{
+        return km_test_compile_src(km_src_new(name, text, strlen(text)));
 }
 
 static inline km_compiled_t km_test_compile(const char *text)
@@ -53,16 +58,7 @@ static inline km_compiled_t km_test_compile_file(const char *relpath)
         km_src_t *src = km_src_load(path, err, sizeof(err));
         if (!src)
                 fail_msg("%s", err);
-        km_diag_t d;
-        km_diag_init(&d, src);
-        km_compiled_t out = {0};
-        out.plan = km_compile(src, &d);
-        out.diagnostics = km_diag_to_string(&d);
-        out.errors = d.errors;
-        out.warnings = d.warnings;
-        km_diag_free(&d);
-        km_src_free(src);
-        return out;
+        return km_test_compile_src(src);
 }
 
 static inline void km_test_release(km_compiled_t *c)
