@@ -458,6 +458,12 @@ static km_run_status_t read_window(km_run_ctx_t *c)
         int64_t last_progress = now_ms(), last_record = last_progress;
         km_run_status_t st = assign_all(c);
         while (st == KM_RUN_OK && !all_done(c) && !c->preview_full) {
+                if (c->opts->cancel && *c->opts->cancel) {
+                        st = fail(c, KM_RUN_FAILED,
+                                  "cancelled before the window was read; "
+                                  "nothing was written");
+                        break;
+                }
                 rd_kafka_message_t *m = km_kafka_poll(c->kafka, POLL_MS);
                 int64_t t = now_ms();
                 if (m) {

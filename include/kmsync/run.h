@@ -35,6 +35,9 @@ typedef struct km_run_options {
          * preview_out, write nothing, commit nothing. */
         int preview_limit;
         FILE *preview_out;
+        /* Set (by another thread or a signal handler) to stop the run: it
+         * fails with "cancelled" and leaves the target as it was. */
+        volatile int *cancel;
         /* Tests: called once the embedded cluster is loaded, with its
          * rd_kafka_mock_cluster_t *, to inject faults. */
         void (*on_mock_ready)(void *mock_cluster, void *arg);
