@@ -165,7 +165,7 @@ static void catch_up(loop_t *l, job_t *j, int64_t now)
         j->cursor = t;
         km_civil_t c = t;
         while (km_sched_next(&j->sync->schedule, &c, &next) == 0 &&
-               to_utc(j->sync, &next) <= now) {
+               to_utc(j->sync, &next) < now) {
                 int r = recorded(l, j, &next);
                 if (r) {
                         have_history = 1;
@@ -178,13 +178,14 @@ static void catch_up(loop_t *l, job_t *j, int64_t now)
                 }
                 c = next;
         }
-        to_local(j->sync, now, &j->cursor);
+        /* An instance due exactly now is still to run. */
+        to_local(j->sync, now - 1, &j->cursor);
         if (!have_history)
                 return;
         /* Every instance after the last recorded one was missed. */
         c = last_seen;
         while (km_sched_next(&j->sync->schedule, &c, &next) == 0 &&
-               to_utc(j->sync, &next) <= now) {
+               to_utc(j->sync, &next) < now) {
                 push(j, &next);
                 log_event(l, j, &j->q[j->nq - 1], "catch-up", "missed");
                 c = next;
