@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "kmsync/ddl.h"
 #include "kmsync/param.h"
+#include "kmsync/target.h"
 
 /* -------------------------------------------------------------- check */
 
@@ -179,12 +180,31 @@ int km_cmd_plan(int argc, char **argv)
 
 /* ---------------------------------------------------------------- ddl */
 
+/* Runs one SYNC's CREATE TABLE on its MaxCompute project. */
+static int apply_ddl(const km_plan_t *plan, const km_sync_plan_t *sync,
+                     const char *sql)
+{
+        char err[2048];
+        if (km_maxcompute_apply_ddl(sync, sql, err, sizeof(err)) == 0) {
+                fprintf(stderr, "kmsync: SYNC %s: table %s.%s is there\n",
+                        sync->name, sync->mc ? sync->mc->project : "?",
+                        sync->table);
+                return 0;
+        }
+        fprintf(stderr, "%s:%d: error: SYNC %s: CREATE TABLE failed: %s\n",
+                plan->source_name, sync->line, sync->name, err);
+        return -1;
+}
+
 int km_cmd_ddl(int argc, char **argv)
 {
         const km_cmd_t *cmd = km_cli_command("ddl");
         const char *sync_name = NULL;
+        int apply = 0;
         const km_opt_t opts[] = {
                 KM_OPT_STRING("sync", &sync_name, "only this SYNC"),
+                KM_OPT_FLAG("apply", &apply,
+                            "run the statements on MaxCompute"),
                 KM_OPT_END(),
         };
         int n = km_parse_options(argc, argv, opts, cmd);
@@ -201,13 +221,16 @@ int km_cmd_ddl(int argc, char **argv)
         const km_sync_plan_t **syncs;
         int nsyncs, rc = KM_EXIT_FAILED;
         if (km_cli_select(plan, sync_name, &syncs, &nsyncs) == 0) {
+                rc = KM_EXIT_OK;
                 for (int i = 0; i < nsyncs; i++) {
                         char *sql = km_ddl_create_table(syncs[i]);
                         printf("%s-- SYNC %s\n%s", i ? "\n" : "",
                                syncs[i]->name, sql);
+                        fflush(stdout);
+                        if (apply && apply_ddl(plan, syncs[i], sql))
+                                rc = KM_EXIT_FAILED;
                         free(sql);
                 }
-                rc = KM_EXIT_OK;
         }
         km_plan_free(plan);
         return rc;

@@ -18,8 +18,8 @@ static const km_cmd_t commands[] = {
          "kmsync plan FILE (--at TIME | --from TIME --to TIME) [--sync NAME] "
          "[--json]",
          "show what a run at TIME does, or every run in a range"},
-        {"ddl", km_cmd_ddl, "kmsync ddl FILE [--sync NAME]",
-         "print CREATE TABLE for each SYNC's target"},
+        {"ddl", km_cmd_ddl, "kmsync ddl FILE [--sync NAME] [--apply]",
+         "print CREATE TABLE for each SYNC's target; --apply runs it"},
         {"param", km_cmd_param, "kmsync param TEXT --at TIME",
          "evaluate DataWorks scheduling parameters at a scheduled time"},
         {"kafka-mock", km_cmd_kafka_mock, "kmsync kafka-mock --load FIXTURE.jsonl [--topic NAME] [--partitions N] [--brokers N] [--port N]", "serve a fixture from an embedded Kafka cluster until Ctrl-C"},

@@ -191,10 +191,11 @@ static km_run_status_t open_target(km_run_ctx_t *c)
                 snprintf(c->rep->target, sizeof(c->rep->target),
                          "local warehouse %s", spec + 6);
         } else if (!spec || strcmp(spec, "maxcompute") == 0) {
-                return fail(c, KM_RUN_FAILED_FOR_GOOD,
-                            "the MaxCompute target is not available in this "
-                            "build yet: write to the local warehouse with "
-                            "--target local:DIR");
+                char table[512];
+                c->target = km_target_maxcompute_new(c->sync, err, sizeof(err));
+                km_sync_table_name(c->sync, table, sizeof(table));
+                snprintf(c->rep->target, sizeof(c->rep->target),
+                         "MaxCompute %s", table);
         } else {
                 return fail(c, KM_RUN_FAILED_FOR_GOOD,
                             "--target '%s' is not a target: write "
@@ -205,7 +206,9 @@ static km_run_status_t open_target(km_run_ctx_t *c)
                 return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
         if (c->target->ops->open(c->target, &c->rep->instance, err,
                                  sizeof(err)))
-                return fail(c, KM_RUN_FAILED, "%s", err);
+                return fail(c, c->target->permanent ? KM_RUN_FAILED_FOR_GOOD
+                                                    : KM_RUN_FAILED,
+                            "%s", err);
         c->target_open = 1;
         return KM_RUN_OK;
 }
@@ -337,7 +340,9 @@ static km_run_status_t write_record(km_run_ctx_t *c, km_window_part_t *p,
                 return KM_RUN_OK;
         }
         if (c->target->ops->write(c->target, c->cells, err, sizeof(err)))
-                return fail(c, KM_RUN_FAILED, "%s", err);
+                return fail(c, c->target->permanent ? KM_RUN_FAILED_FOR_GOOD
+                                                    : KM_RUN_FAILED,
+                            "%s", err);
         c->rep->rows_written++;
         c->written_in[p - c->parts]++;
         if (c->opts->preview_limit > 0 && km_run_preview_full(c->target))
@@ -533,8 +538,13 @@ static km_run_status_t commit(km_run_ctx_t *c)
                                  c->rep->rows_rejected, c->plan_hash,
                                  wall_ms()};
         if (c->target->ops->commit(c->target, &info, err, sizeof(err)))
-                return fail(c, KM_RUN_FAILED, "%s", err);
+                return fail(c, c->target->permanent ? KM_RUN_FAILED_FOR_GOOD
+                                                    : KM_RUN_FAILED,
+                            "%s", err);
         c->target_open = 0;
+        if (c->target->warning[0])
+                snprintf(c->rep->warning, sizeof(c->rep->warning), "%s",
+                         c->target->warning);
         c->rep->committed = c->opts->preview_limit <= 0;
         if (c->rep->committed)
                 commit_group_offsets(c);
@@ -589,7 +599,11 @@ km_run_status_t km_run(const km_plan_t *plan, const km_sync_plan_t *sync,
         c.rep = report;
         c.plan_hash = plan->source_sha256;
         c.started = now_ms();
+        /* The target first: a missing table or a schema that does not fit
+         * fails before a single record is read. */
         km_run_status_t st = prepare(&c, at);
+        if (st == KM_RUN_OK)
+                st = open_target(&c);
         if (st == KM_RUN_OK)
                 st = open_kafka(&c);
         if (st == KM_RUN_OK)
@@ -598,7 +612,6 @@ km_run_status_t km_run(const km_plan_t *plan, const km_sync_plan_t *sync,
                 c.last_activity = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
                 c.written_in = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
                 c.rejected_in = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
-                st = open_target(&c);
         }
         if (st == KM_RUN_OK)
                 st = read_window(&c);

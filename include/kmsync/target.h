@@ -56,6 +56,9 @@ typedef struct km_target_ops {
 struct km_target {
         const km_target_ops_t *ops;
         void *impl;
+        char warning[512]; /* set by a target that had to deviate, e.g. a
+                            * service that refused overwrite */
+        int permanent;     /* the last error cannot be fixed by retrying */
 };
 
 /* The local warehouse: DIR/<project>/<table>/<k1>=<v1>[/<k2>=<v2>...]/
@@ -64,6 +67,19 @@ struct km_target {
  * directory atomically (built beside it, swapped in with one rename). */
 km_target_t *km_target_local_new(const char *dir, const km_sync_plan_t *sync,
                                  char *err, size_t errlen);
+
+/* MaxCompute through the Tunnel: open() adds the partition if missing
+ * (SQL), opens an overwrite upload session and checks the table's schema
+ * against the SYNC's columns; rows stream into deflated blocks uploaded in
+ * parallel; commit() commits exactly the blocks written.  NULL with a
+ * message when the connection cannot be set up (a missing ENV variable). */
+km_target_t *km_target_maxcompute_new(const km_sync_plan_t *sync, char *err,
+                                      size_t errlen);
+
+/* Runs CREATE TABLE IF NOT EXISTS for the SYNC's target through a SQL
+ * instance.  -1 with the service's error verbatim. */
+int km_maxcompute_apply_ddl(const km_sync_plan_t *sync, const char *sql,
+                            char *err, size_t errlen);
 
 static inline void km_target_free(km_target_t *t)
 {
