@@ -76,6 +76,12 @@ int km_cmd_ddl(int argc, char **argv);
 int km_cmd_param(int argc, char **argv);
 int km_cmd_run(int argc, char **argv);
 int km_cmd_preview(int argc, char **argv);
+int km_cmd_schedule(int argc, char **argv);
+int km_cmd_status(int argc, char **argv);
+int km_cmd_rerun(int argc, char **argv);
+int km_cmd_backfill(int argc, char **argv);
 int km_cmd_kafka_mock(int argc, char **argv);
+/* `kmsync schedule export FILE --to ...`: argv[0] is "export". */
+int km_cmd_schedule_export(int argc, char **argv);
 
 #endif

@@ -7,9 +7,11 @@
 
 #include "cli.h"
 #include "kmsync/run.h"
+#include "runner.h"
+#include "state.h"
 
 typedef struct run_args {
-        const char *at, *sync, *kafka, *target, *rejects;
+        const char *at, *sync, *kafka, *target, *rejects, *state;
         int json, partitions, limit, quiet;
 } run_args_t;
 
@@ -52,7 +54,19 @@ static int execute(const char *file, const run_args_t *a, int preview)
         opts.preview_limit = preview ? (a->limit > 0 ? a->limit : 10) : 0;
         opts.preview_out = stdout;
         km_run_report_t rep;
-        km_run_status_t st = km_run(plan, sync, &at, &opts, &rep);
+        km_state_t *state = NULL;
+        if (!preview) {
+                char err[1024];
+                state = km_state_open(a->state, err, sizeof(err));
+                if (!state) {
+                        fprintf(stderr, "kmsync: instance history: %s\n", err);
+                        km_plan_free(plan);
+                        return KM_RUN_FAILED;
+                }
+        }
+        km_attempt_t attempt = {plan, sync, file, at, &opts};
+        km_run_status_t st = km_attempt_run(state, &attempt, &rep);
+        km_state_close(state);
         if (a->json && !preview) {
                 json_t *j = km_run_report_json(&rep);
                 json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -81,6 +95,8 @@ static int run_or_preview(int argc, char **argv, int preview)
                 KM_OPT_STRING("target", &a.target, "local:DIR or maxcompute"),
                 KM_OPT_STRING("rejects", &a.rejects,
                               "directory for dirty records (.kmsync/rejects)"),
+                KM_OPT_STRING("state", &a.state,
+                              "instance history directory (.kmsync)"),
                 KM_OPT_INT("partitions", &a.partitions,
                            "mock: at least this many partitions"),
                 KM_OPT_FLAG("json", &a.json, "print the report as JSON"),

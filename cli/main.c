@@ -31,6 +31,23 @@ static const km_cmd_t commands[] = {
          "kmsync preview FILE --at TIME [--limit N] [--sync NAME] [--kafka "
          "BROKERS|mock:FILE]",
          "print the first rows of a run as JSON lines; write nothing"},
+        {"schedule", km_cmd_schedule,
+         "kmsync schedule FILE... [--state DIR] [--max-parallel N] "
+         "[--catch-up 24h] [--kafka ...] [--target ...] [--json]\n"
+         "       kmsync schedule export FILE --to "
+         "cron|systemd|airflow|dolphinscheduler|argo [--sync NAME]",
+         "run every SYNC on its schedule (foreground); export schedules"},
+        {"status", km_cmd_status,
+         "kmsync status [SYNC] [--from TIME --to TIME] [--json] [--state DIR]",
+         "show the instance history"},
+        {"rerun", km_cmd_rerun,
+         "kmsync rerun SYNC --at TIME [--file FILE] [--kafka ...] [--target "
+         "...]",
+         "run one instance again, overwriting its partition"},
+        {"backfill", km_cmd_backfill,
+         "kmsync backfill FILE [--sync NAME] --from TIME --to TIME "
+         "[--parallel N] [--skip-succeeded]",
+         "run every scheduled instance of a range"},
         {"help", cmd_help, "kmsync help", "list the commands"},
         {"version", cmd_version, "kmsync version", "print the version"},
 };

@@ -29,8 +29,9 @@ SYNC ev FROM k INTO m.ev TIMEZONE 'UTC'
   MAP (__partition__ AS p, __offset__ AS o, n AS n BIGINT, s AS s);
 EOF2
 part="$tmp/wh/p/ev/ds=2024010110"
+# exec: in `run &`, $! must be kmsync itself, not a subshell around it.
 run() {
-        "$km" run "$tmp/ev.sync" --at '2024-01-01 11:05' --kafka "mock:$tmp/big.jsonl" \
+        exec "$km" run "$tmp/ev.sync" --at '2024-01-01 11:05' --kafka "mock:$tmp/big.jsonl" \
                 --partitions 8 --target "local:$tmp/wh" --rejects "$tmp/rej" --json "$@"
 }
 
@@ -51,7 +52,7 @@ wait $pid 2>/dev/null
 [ "$killed" = 1 ] && ok || bad "the run ended before it could be killed mid-write"
 [ ! -e "$part" ] && ok || bad "a killed first run must leave no partition"
 
-run >"$tmp/out2" 2>"$tmp/err2" && ok || { bad "rerun failed"; cat "$tmp/err2"; }
+(run) >"$tmp/out2" 2>"$tmp/err2" && ok || { bad "rerun failed"; cat "$tmp/out2" "$tmp/err2"; }
 rows=$(cat "$part"/part-*.jsonl | wc -l)
 [ "$rows" = 240000 ] && ok || bad "rows after rerun: $rows, wanted 240000"
 dups=$(cat "$part"/part-*.jsonl | python3 -c '
@@ -79,6 +80,23 @@ done
 wait $pid 2>/dev/null
 rows=$(cat "$part"/part-*.jsonl | wc -l)
 [ "$rows" = 240000 ] && [ -f "$part/_SUCCESS" ] && ok || bad "previous partition damaged: $rows rows"
+
+# Two runs of one partition at once: the second fails fast, naming the
+# first; the first is not disturbed.
+run >"$tmp/out4" 2>"$tmp/err4" &
+pid=$!
+for _ in $(seq 1 3000); do
+        compgen -G "$tmp/wh/p/ev/.kmsync-staging-*" >/dev/null && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.01
+done
+start=$(date +%s)
+(run) >"$tmp/out5" 2>"$tmp/err5"
+rc=$?
+[ "$rc" = 1 ] && grep -q "is being run by process $pid" "$tmp/out5" && ok ||
+        bad "second run: exit $rc, $(grep error "$tmp/out5")"
+[ $(($(date +%s) - start)) -le 5 ] && ok || bad "the second run did not fail fast"
+wait $pid && ok || bad "the first run failed"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
