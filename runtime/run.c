@@ -456,10 +456,21 @@ static km_run_status_t assign_all(km_run_ctx_t *c)
         return rc ? fail(c, KM_RUN_FAILED, "%s", err) : KM_RUN_OK;
 }
 
+/* How long a run waits for a record before it fails: the option, else
+ * $KMSYNC_STALL_TIMEOUT (seconds), else 60 s. */
+static int64_t stall_timeout_ms(const km_run_options_t *o)
+{
+        const char *env = getenv("KMSYNC_STALL_TIMEOUT");
+        if (o->stall_timeout_ms > 0)
+                return o->stall_timeout_ms;
+        if (env && atoi(env) > 0)
+                return (int64_t)atoi(env) * 1000;
+        return DEFAULT_STALL_MS;
+}
+
 static km_run_status_t read_window(km_run_ctx_t *c)
 {
-        int64_t stall = c->opts->stall_timeout_ms > 0 ? c->opts->stall_timeout_ms
-                                                      : DEFAULT_STALL_MS;
+        int64_t stall = stall_timeout_ms(c->opts);
         int64_t last_progress = now_ms(), last_record = last_progress;
         km_run_status_t st = assign_all(c);
         while (st == KM_RUN_OK && !all_done(c) && !c->preview_full) {

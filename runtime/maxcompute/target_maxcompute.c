@@ -12,6 +12,7 @@
  *
  * Nothing is visible before the commit, so a failed or killed run leaves
  * the partition as it was. */
+#define _GNU_SOURCE /* strcasestr */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -420,6 +421,74 @@ static int add_partition(mc_target_t *t, const km_instance_t *inst,
         return rc;
 }
 
+/* 1 when the service refused an overwrite session as such (a service
+ * variant without overwrite), not for any other reason. */
+static int overwrite_refused(const km_mc_error_t *e)
+{
+        return e->http_status >= 400 && e->http_status < 500 &&
+               (strcasestr(e->message, "overwrite") ||
+                strcasestr(e->code, "overwrite"));
+}
+
+/* Without overwrite sessions the partition is emptied first (DROP and ADD
+ * PARTITION), then appended to: not atomic, so the report says so.  A
+ * table without partitions cannot be emptied that way: refused. */
+static int fall_back_to_append(km_target_t *tg, const km_instance_t *inst,
+                               km_mc_error_t *e, char *err, size_t errlen)
+{
+        mc_target_t *t = tg->impl;
+        char *add = km_ddl_add_partition(inst);
+        if (!add) {
+                format_error(err, errlen, "the service refused an overwrite "
+                                          "session, and a table without "
+                                          "partitions cannot be replaced "
+                                          "another way",
+                             e);
+                tg->permanent = 1;
+                return -1;
+        }
+        /* "ALTER TABLE x ADD IF NOT EXISTS PARTITION (...)" -> DROP. */
+        char *drop = km_xasprintf("%.*sDROP IF EXISTS%s",
+                                  (int)(strstr(add, "ADD IF NOT EXISTS") - add),
+                                  add,
+                                  strstr(add, "ADD IF NOT EXISTS") + 17);
+        int rc = km_mc_sql(t->client, drop, NULL, e) ||
+                 km_mc_sql(t->client, add, NULL, e) ||
+                 km_mc_session_create(t->client, t->sync->table, t->partition,
+                                      0, &t->session, e);
+        free(drop);
+        free(add);
+        if (rc) {
+                format_error(err, errlen, "the fallback for a service "
+                                          "without overwrite failed",
+                             e);
+                tg->permanent = e->permanent;
+                return -1;
+        }
+        snprintf(tg->warning, sizeof(tg->warning),
+                 "the service refused an overwrite upload session; the "
+                 "partition was dropped and re-added before the upload "
+                 "instead, which is not atomic: readers may have seen it "
+                 "empty");
+        return 0;
+}
+
+static int open_session(km_target_t *tg, const km_instance_t *inst,
+                        km_mc_error_t *e, char *err, size_t errlen)
+{
+        mc_target_t *t = tg->impl;
+        if (km_mc_session_create(t->client, t->sync->table,
+                                 t->partition[0] ? t->partition : NULL, 1,
+                                 &t->session, e) == 0)
+                return 0;
+        if (overwrite_refused(e))
+                return fall_back_to_append(tg, inst, e, err, errlen);
+        format_error(err, errlen, "cannot open an upload session", e);
+        snprintf(err + strlen(err), errlen - strlen(err), "%s", table_hint(e));
+        tg->permanent = e->permanent;
+        return -1;
+}
+
 static void make_slots(mc_target_t *t)
 {
         t->slots = km_xcalloc((size_t)t->parallel + 1, sizeof(slot_t));
@@ -445,15 +514,8 @@ static int mc_open(km_target_t *tg, const km_instance_t *inst, char *err,
                 tg->permanent = e.permanent;
                 return -1;
         }
-        if (km_mc_session_create(t->client, t->sync->table,
-                                 t->partition[0] ? t->partition : NULL, 1,
-                                 &t->session, &e)) {
-                format_error(err, errlen, "cannot open an upload session", &e);
-                snprintf(err + strlen(err), errlen - strlen(err), "%s",
-                         table_hint(&e));
-                tg->permanent = e.permanent;
+        if (open_session(tg, inst, &e, err, errlen))
                 return -1;
-        }
         if (check_schema(t, err, errlen)) {
                 tg->permanent = 1;
                 return -1;
@@ -582,9 +644,8 @@ int km_maxcompute_apply_ddl(const km_sync_plan_t *sync, const char *sql,
         km_mc_error_t e;
         memset(&e, 0, sizeof(e));
         int rc = km_mc_sql(client, sql, NULL, &e);
-        if (rc)
-                snprintf(err, errlen, "%s%s%s", e.code[0] ? e.code : "",
-                         e.code[0] ? ": " : "", e.message);
+        if (rc) /* the service's text as it is; it starts with its code */
+                snprintf(err, errlen, "%s", e.message[0] ? e.message : e.code);
         km_mc_client_free(client);
         return rc;
 }

@@ -100,6 +100,54 @@ def rows_of(data, ds, hh):
     return json.load(open(path)) if os.path.exists(path) else None
 
 
+def start_kafka(fixture_path):
+    p = subprocess.Popen([KM, "kafka-mock", "--load", fixture_path],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return p, p.stdout.readline().strip()
+
+
+def broker_fault_during_upload(base, data, sync, _bigfx, _want_big):
+    # More data than the consumer prefetches (16 MB), in partitions the
+    # mock can hold (5 MB each), so the kill lands while records remain.
+    bigfx = os.path.join(TMP, "huge.jsonl")
+    fixture(bigfx, n_per_part=3000, parts=12, big=1000)
+    want_big = selected(load_fixture(bigfx, "events"), "events", W_START, W_START + 60 * MIN)
+    before = rows_of(data, "20240101", "10")
+    kafka, addr = start_kafka(bigfx)
+    control(base, "faults", {"delay_ms": {"block_put": 300}})
+    seen = max([q["seq"] for q in control(base, "log")["requests"]] or [0])
+    e = env()
+    e["KMSYNC_STALL_TIMEOUT"] = "3"
+    proc = subprocess.Popen([KM, "run", sync, "--at", "2024-01-01 11:05", "--kafka", addr,
+                             "--target", "maxcompute", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=e)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if any(q.get("op") == "block_put"
+               for q in control(base, "log?since=%d" % seen)["requests"]):
+            break
+        time.sleep(0.05)
+    kafka.send_signal(signal.SIGKILL)
+    kafka.wait()
+    out, err = proc.communicate(timeout=120)
+    outputs.append(out + err)
+    control(base, "faults", {})
+    rep = json.loads(out)
+    check(proc.returncode == 1 and not rep["committed"],
+          "broker lost mid-upload fails retryably: %s %s" % (proc.returncode, rep["error"]))
+    check(rows_of(data, "20240101", "10") == before, "partition untouched by the failed run")
+    kafka, addr = start_kafka(bigfx)
+    try:
+        km("run", sync, "--at", "2024-01-01 11:05", "--kafka", addr, "--target", "maxcompute",
+           "--json")
+    finally:
+        kafka.send_signal(signal.SIGTERM)
+        kafka.wait()
+    rows = rows_of(data, "20240101", "10")
+    keys = [(x["p"], x["o"]) for x in rows]
+    check(len(keys) == len(set(keys)) == len(want_big), "rerun after the broker came back")
+
+
 def main():
     emu, base, data = start_emulator()
     try:
@@ -211,6 +259,29 @@ def run_all(base, data):
                         "--target", "maxcompute", "--json", expect=3).stdout)
     check("column 'n'" in (rep["error"] or "") and rep["records_read"] == 0,
           "schema mismatch: %s" % rep["error"])
+
+    # A service that refuses overwrite sessions: the fallback is explicit.
+    control(base, "faults", {"fail_create_session": {
+        "nth": 1, "status": 400, "code": "InvalidArgument",
+        "message": "overwrite is not supported by this service"}})
+    rep = json.loads(km(*run).stdout)
+    control(base, "faults", {})
+    check(rep["committed"] and "refused an overwrite" in (rep["warning"] or ""),
+          "overwrite fallback reported: %s" % rep.get("warning"))
+    check(len(rows_of(data, "20240101", "10")) == len(want), "fallback replaced the rows")
+
+    # DDL errors come back verbatim, with the SYNC's line.
+    control(base, "faults", {"fail_sql": {"match": "CREATE TABLE", "message":
+                                          "ODPS-0130071:[1,1] Semantic analysis exception - boom"}})
+    p = km("ddl", sync, "--apply", expect=1)
+    control(base, "faults", {})
+    check("events.sync:6: error: SYNC events: CREATE TABLE failed: "
+          "ODPS-0130071:[1,1] Semantic analysis exception - boom" in p.stderr,
+          "ddl error verbatim: %s" % p.stderr[-400:])
+
+    # A Kafka broker lost during the upload: the run fails, the partition
+    # stays whole; a rerun once Kafka is back gives exactly the window.
+    broker_fault_during_upload(base, data, sync, bigfx, want_big)
 
     # The secret never appears in kmsync's output or the requests it made.
     log = json.dumps(control(base, "log"))
