@@ -85,8 +85,10 @@ rows=$(cat "$part"/part-*.jsonl | wc -l)
 # first; the first is not disturbed.
 run >"$tmp/out4" 2>"$tmp/err4" &
 pid=$!
+# Its own staging directory (named after its pid): an earlier killed run's
+# may still be there.
 for _ in $(seq 1 3000); do
-        compgen -G "$tmp/wh/p/ev/.kmsync-staging-*" >/dev/null && break
+        compgen -G "$tmp/wh/p/ev/.kmsync-staging-$pid-*" >/dev/null && break
         kill -0 $pid 2>/dev/null || break
         sleep 0.01
 done
