@@ -77,6 +77,7 @@ static int schedule_loop(int argc, char **argv)
 {
         const km_cmd_t *cmd = km_cli_command("schedule");
         schedule_args_t a = {0};
+        a.grace_s = -1;
         const km_opt_t opts[] = {
                 KM_OPT_STRING("state", &a.state,
                               "instance history directory (.kmsync)"),
@@ -125,7 +126,7 @@ static int schedule_loop(int argc, char **argv)
                 o.fake_now = a.now;
                 o.fake_until = a.until;
                 o.stop = &stop_requested;
-                o.grace_ms = (a.grace_s > 0 ? a.grace_s : 30) * 1000LL;
+                o.grace_ms = (a.grace_s >= 0 ? a.grace_s : 30) * 1000LL;
                 install_stop_handlers();
                 rc = km_schedule_loop(st, files, n, &o);
         }

@@ -297,16 +297,18 @@ static void wait_for(loop_t *l, int64_t wake)
         int any_finished = 0;
         for (int i = 0; i < l->njobs; i++)
                 any_finished |= l->jobs[i].running && l->jobs[i].finished;
-        if (l->fake) {
-                if (!any_finished && l->running > 0)
-                        pthread_cond_wait(&l->changed, &l->lock);
-                else if (!any_finished)
-                        l->fake_now = wake > l->fake_now ? wake : l->fake_now;
-        } else if (!any_finished && wake > now_utc(l)) {
-                /* At most a second, so a stop request is seen promptly. */
+        /* The test clock stands still while instances run, then jumps. */
+        if (l->fake && !any_finished && l->running == 0) {
+                l->fake_now = wake > l->fake_now ? wake : l->fake_now;
+        } else if (!any_finished && (l->fake || wake > now_utc(l))) {
+                /* A short wait, so a stop request is seen promptly. */
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
+                ts.tv_nsec += 200 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
                 pthread_cond_timedwait(&l->changed, &l->lock, &ts);
         }
         pthread_mutex_unlock(&l->lock);
@@ -314,17 +316,27 @@ static void wait_for(loop_t *l, int64_t wake)
 
 /* After a stop request: running instances get the grace period, then are
  * cancelled; they fail cleanly, leaving their partitions as they were. */
+static int64_t monotonic_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void drain(loop_t *l)
 {
-        int64_t deadline = (int64_t)time(NULL) +
-                           (l->o->grace_ms > 0 ? l->o->grace_ms : 30000) / 1000;
+        int64_t deadline = monotonic_ms() + l->o->grace_ms;
         while (l->running > 0) {
-                if ((int64_t)time(NULL) >= deadline)
+                if (monotonic_ms() >= deadline)
                         l->cancel = 1;
                 pthread_mutex_lock(&l->lock);
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
+                ts.tv_nsec += 100 * 1000000L; /* every 100 ms */
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
                 pthread_cond_timedwait(&l->changed, &l->lock, &ts);
                 pthread_mutex_unlock(&l->lock);
                 for (int i = 0; i < l->njobs; i++)

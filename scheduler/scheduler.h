@@ -29,7 +29,8 @@ typedef struct km_sched_options {
         const char *fake_now;
         const char *fake_until;
         volatile sig_atomic_t *stop; /* SIGTERM/SIGINT: stop starting */
-        int64_t grace_ms;       /* then wait this long for running ones */
+        int64_t grace_ms;       /* then wait this long for running ones
+                                 * (0: cancel them at once) */
 } km_sched_options_t;
 
 /* Runs until *opts->stop (or the fake clock's end).  Returns 0. */

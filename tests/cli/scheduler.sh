@@ -75,6 +75,39 @@ first = db.execute("select status, error from attempts where sync='ev' and attem
 assert first[0] == "failed" and first[1].startswith("interrupted"), first
 PY
 
+# --- rerun: the same instance again, from the file the history names ----
+"$km" rerun ev --at '2024-01-01 11:05' --state "$tmp/st" --kafka "mock:$tmp/big.jsonl" \
+        --target "local:$tmp/wh" --json >"$tmp/rerun.json" 2>&1 && ok || bad "rerun failed"
+"$km" status ev --state "$tmp/st" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[0]
+assert s["attempt"] == 3 and s["status"] == "succeeded" and s["rows_written"] == 240000, s
+' && ok || bad "rerun is attempt 3"
+rows=$(cat "$part"/part-*.jsonl | wc -l)
+[ "$rows" = 240000 ] && ok || bad "rows after rerun: $rows"
+
+# --- SIGTERM with --grace 0 cancels the running instance cleanly --------
+rm -rf "$tmp/wh2"
+sched_to() { # WAREHOUSE GRACE
+        exec "$km" schedule "$tmp/ev.sync" --now '2024-01-01 11:04:50' --until '2024-01-01 11:06' \
+                --kafka "mock:$tmp/big.jsonl" --partitions 8 --target "local:$1" \
+                --state "$tmp/st2" --grace "$2"
+}
+sched_to "$tmp/wh2" 0 2>"$tmp/s3.log" &
+pid=$!
+for _ in $(seq 1 3000); do
+        compgen -G "$tmp/wh2/p/ev/.kmsync-staging-$pid-*" >/dev/null && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.01
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+[ "$rc" = 0 ] && ok || bad "SIGTERM exit $rc"
+grep -q "cancelled" "$tmp/s3.log" && ok || bad "no cancelled instance: $(tail -2 "$tmp/s3.log")"
+[ ! -e "$tmp/wh2/p/ev/ds=2024010110" ] && ok || bad "a cancelled instance left a partition"
+compgen -G "$tmp/wh2/p/ev/.kmsync-staging-*" >/dev/null && bad "staging left behind" || ok
+
 # --- backfill: interrupted, then resumed --------------------------------
 bf() {
         exec "$km" backfill "$tmp/ev.sync" --from '2024-01-01 00:00' \
