@@ -1,10 +1,12 @@
 /* test_mc_record.c - the Tunnel block encoder: the notes' test vectors byte
- * for byte, every type's encoding, CRC32C, deflate, reuse, a large block
- * read back by a small decoder written here from the notes, and the
- * values it refuses. */
+ * for byte, every type's encoding, CRC32C, deflate (ISA-L, read back by
+ * zlib and by Python's zlib), reuse, a large block read back by a small
+ * decoder written here from the notes, and the values it refuses. */
+#define _GNU_SOURCE
 #include "km_test.h"
 
 #include <math.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "mc_record.h"
@@ -879,6 +881,238 @@ static void test_large_block_round_trip(void **state)
         free(g.pool);
 }
 
+/* ------------------------------------------- deflate, sizes, Python */
+
+/* Blocks of a given raw size, deflated at a level and not: rows of a
+ * STRING, a BIGINT and a STRING; text that compresses, or (random) bytes
+ * that do not. */
+typedef struct sized {
+        km_mc_block_t *b, *ref; /* deflated, uncompressed */
+        const unsigned char *body, *want;
+        size_t len, wlen;
+} sized_t;
+
+static const km_type_t sized_types[] = {
+        {.kind = KM_TYPE_STRING}, {.kind = KM_TYPE_BIGINT},
+        {.kind = KM_TYPE_STRING},
+};
+
+static void sized_block(sized_t *z, int level, size_t raw, int random)
+{
+        static const char *const words[] = {
+                "order", "paid", "shipped", "Hangzhou", "/api/v2/items",
+                "customer", "gate", "sla ok", "refund", "courier",
+        };
+        char text[200], bytes[512];
+        char err[256];
+        z->b = km_mc_block_new(sized_types, 3, level);
+        z->ref = km_mc_block_new(sized_types, 3, -1);
+        for (uint64_t r = 0; km_mc_block_raw_bytes(z->ref) < raw; r++) {
+                uint64_t h = mix(r + 77);
+                km_cell_t c[3];
+                int n = snprintf(text, sizeof(text), "%s-%llu %s %s",
+                                 words[h % 10],
+                                 (unsigned long long)(h >> 40),
+                                 words[(h >> 8) % 10], words[(h >> 16) % 10]);
+                size_t blen = (size_t)(h >> 24) % sizeof(bytes);
+                for (size_t i = 0; i < blen; i++)
+                        bytes[i] = (char)(mix(h + i) >> 13);
+                c[0] = c_bytes(KM_CELL_STRING, text, (size_t)n);
+                c[1] = h % 5 ? c_bigint((int64_t)(h >> 3) - (int64_t)r)
+                             : c_null();
+                c[2] = random ? c_bytes(KM_CELL_STRING, bytes, blen)
+                              : c_null();
+                if (km_mc_block_add_row(z->b, c, err, sizeof(err)) != 0 ||
+                    km_mc_block_add_row(z->ref, c, err, sizeof(err)) != 0)
+                        fail_msg("row %llu: %s", (unsigned long long)r, err);
+        }
+        finish_ok(z->b, &z->body, &z->len);
+        finish_ok(z->ref, &z->want, &z->wlen);
+        assert_int_equal(km_mc_block_raw_bytes(z->b), z->wlen);
+        assert_int_equal(km_mc_block_rows(z->b), km_mc_block_rows(z->ref));
+}
+
+static void sized_free(sized_t *z)
+{
+        km_mc_block_free(z->b);
+        km_mc_block_free(z->ref);
+}
+
+/* An RFC 1950 stream: header 78 01 (deflate, 32 KiB window, no
+ * dictionary), then deflate data that zlib inflates to want, then the
+ * Adler-32 of want, big-endian. */
+static void assert_zlib_stream(const unsigned char *body, size_t len,
+                               const unsigned char *want, size_t wlen)
+{
+        assert_true(len >= 6);
+        assert_int_equal(body[0], 0x78);
+        assert_int_equal(body[0] & 0x0f, 8);
+        assert_int_equal(body[1] & 0x20, 0);
+        assert_int_equal((body[0] * 256 + body[1]) % 31, 0);
+        uint32_t a = (uint32_t)adler32(adler32(0, NULL, 0), want,
+                                       (uInt)wlen);
+        const unsigned char *t = body + len - 4;
+        assert_int_equal(((uint32_t)t[0] << 24) | ((uint32_t)t[1] << 16) |
+                                 ((uint32_t)t[2] << 8) | t[3],
+                         a);
+        unsigned char *raw = inflate_all(body, len, wlen);
+        assert_bytes(raw, wlen, want, wlen);
+        free(raw);
+}
+
+/* Inflated with zlib, every level's body is the uncompressed encoding,
+ * from the empty block to several MiB, across staging-area boundaries,
+ * compressible or not. */
+static void test_deflate_sizes(void **state)
+{
+        (void)state;
+        const size_t sizes[] = {
+                0, 1, 1000, 65536 - 100, 65536, 65536 + 100, 300000,
+                (size_t)1536 * 1024,
+        };
+        const int levels[] = {0, 1, 2, 5, 6, 9};
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+                for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]);
+                     l++)
+                        for (int random = 0; random <= 1; random++) {
+                                sized_t z;
+                                sized_block(&z, levels[l], sizes[k], random);
+                                assert_zlib_stream(z.body, z.len, z.want,
+                                                   z.wlen);
+                                if (!random && z.wlen > 100000)
+                                        assert_true(z.len < z.wlen / 4 * 3);
+                                sized_free(&z);
+                        }
+        /* The SDKs' level on a large block. */
+        sized_t z;
+        sized_block(&z, 1, (size_t)6 << 20, 1);
+        assert_true(z.wlen >= (size_t)6 << 20);
+        assert_zlib_stream(z.body, z.len, z.want, z.wlen);
+        assert_true(z.len < z.wlen);
+        sized_free(&z);
+}
+
+/* Compressed blocks of many sizes in a row on one writer (reset between
+ * them), each read back whole. */
+static void test_deflate_reset_sizes(void **state)
+{
+        (void)state;
+        const km_type_t types[] = {t_(KM_TYPE_STRING)};
+        km_mc_block_t *b = km_mc_block_new(types, 1, 1);
+        km_mc_block_t *ref = km_mc_block_new(types, 1, -1);
+        char *s = malloc(200000 + 3);
+        char err[256];
+        assert_non_null(s);
+        for (size_t i = 0; i < 200000 + 3; i++)
+                s[i] = (char)('a' + mix(i / 3) % 26);
+        const size_t lens[] = {0, 200000, 3, 65536, 65535, 131072, 1, 0};
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+                km_mc_block_reset(b);
+                km_mc_block_reset(ref);
+                for (int r = 0; r < (int)(k % 3) + 1; r++) {
+                        km_cell_t c = c_bytes(KM_CELL_STRING, s + r,
+                                              lens[k]);
+                        assert_int_equal(km_mc_block_add_row(b, &c, err,
+                                                             sizeof(err)),
+                                         0);
+                        assert_int_equal(km_mc_block_add_row(ref, &c, err,
+                                                             sizeof(err)),
+                                         0);
+                }
+                const unsigned char *body, *want;
+                size_t len, wlen;
+                finish_ok(b, &body, &len);
+                finish_ok(ref, &want, &wlen);
+                assert_zlib_stream(body, len, want, wlen);
+        }
+        km_mc_block_free(ref);
+        km_mc_block_free(b);
+        free(s);
+}
+
+static void write_file(const char *path, const unsigned char *p, size_t n)
+{
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(p, 1, n, f), n);
+        assert_int_equal(fclose(f), 0);
+}
+
+static unsigned char *read_file(const char *path, size_t *n)
+{
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        long size = ftell(f);
+        assert_true(size >= 0);
+        rewind(f);
+        unsigned char *p = malloc((size_t)size + 1);
+        assert_non_null(p);
+        assert_int_equal(fread(p, 1, (size_t)size, f), (size_t)size);
+        fclose(f);
+        *n = (size_t)size;
+        return p;
+}
+
+/* What the Tunnel emulator (and any Python reader) does with a body:
+ * zlib.decompress, and a decompressobj that must reach the stream's end
+ * with nothing left over. */
+#define PY_INFLATE                                                           \
+        "import zlib,sys\n"                                                  \
+        "b=open(sys.argv[1],'rb').read()\n"                                  \
+        "d=zlib.decompressobj()\n"                                           \
+        "o=d.decompress(b)+d.flush()\n"                                      \
+        "assert d.eof and not d.unused_data, 'not one whole zlib stream'\n"  \
+        "assert zlib.decompress(b)==o\n"                                     \
+        "open(sys.argv[2],'wb').write(o)\n"
+
+static void test_deflate_python(void **state)
+{
+        (void)state;
+        if (system("python3 -c pass >/dev/null 2>&1") != 0) {
+                print_message("skipped: python3 is missing; the Python zlib "
+                              "check needs it\n");
+                skip();
+        }
+        const char *tmp = getenv("TMPDIR");
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%s/km_mc_record_XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        assert_non_null(mkdtemp(dir));
+        char in[600], out[600], cmd[2048];
+        snprintf(in, sizeof(in), "%s/body.z", dir);
+        snprintf(out, sizeof(out), "%s/body.raw", dir);
+        const struct {
+                int level;
+                size_t raw;
+                int random;
+        } cases[] = {
+                {1, 0, 0}, {1, 1000, 0}, {1, (size_t)2 << 20, 1},
+                {0, (size_t)1 << 20, 0}, {6, (size_t)1 << 20, 1},
+        };
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                sized_t z;
+                sized_block(&z, cases[k].level, cases[k].raw,
+                            cases[k].random);
+                write_file(in, z.body, z.len);
+                unlink(out);
+                snprintf(cmd, sizeof(cmd), "python3 -c \"%s\" '%s' '%s'",
+                         PY_INFLATE, in, out);
+                if (system(cmd) != 0)
+                        fail_msg("python3 zlib could not read the level %d "
+                                 "body of %zu raw bytes", cases[k].level,
+                                 z.wlen);
+                size_t n;
+                unsigned char *got = read_file(out, &n);
+                assert_bytes(got, n, z.want, z.wlen);
+                free(got);
+                sized_free(&z);
+        }
+        unlink(in);
+        unlink(out);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 /* -------------------------------------------------- refused values */
 
 static void test_max_field_size(void **state)
@@ -1013,6 +1247,9 @@ int main(void)
                 cmocka_unit_test(test_deflate),
                 cmocka_unit_test(test_reset_reuse),
                 cmocka_unit_test(test_large_block_round_trip),
+                cmocka_unit_test(test_deflate_sizes),
+                cmocka_unit_test(test_deflate_reset_sizes),
+                cmocka_unit_test(test_deflate_python),
                 cmocka_unit_test(test_max_field_size),
                 cmocka_unit_test(test_default_max_field_size),
                 cmocka_unit_test(test_datetime_range),
