@@ -110,11 +110,13 @@ def broker_fault_during_upload(base, data, sync, _bigfx, _want_big):
     # More data than the consumer prefetches (16 MB), in partitions the
     # mock can hold (5 MB each), so the kill lands while records remain.
     bigfx = os.path.join(TMP, "huge.jsonl")
-    fixture(bigfx, n_per_part=3000, parts=12, big=1000)
+    fixture(bigfx, n_per_part=4000, parts=12, big=1000)
     want_big = selected(load_fixture(bigfx, "events"), "events", W_START, W_START + 60 * MIN)
     before = rows_of(data, "20240101", "10")
     kafka, addr = start_kafka(bigfx)
-    control(base, "faults", {"delay_ms": {"block_put": 300}})
+    # Slow uploads hold the reader back: when the broker dies, most of the
+    # window (about 32 MB) is still unread.
+    control(base, "faults", {"delay_ms": {"block_put": 1000}})
     seen = max([q["seq"] for q in control(base, "log")["requests"]] or [0])
     e = env()
     e["KMSYNC_STALL_TIMEOUT"] = "3"
