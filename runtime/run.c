@@ -285,19 +285,53 @@ static void write_reject(km_run_ctx_t *c, const km_record_t *r,
 
 /* ------------------------------------------------------------ reading */
 
+/* The partition's state, by id in O(1) (ids are small and dense). */
 static km_window_part_t *part_of(km_run_ctx_t *c, int32_t id)
 {
+        if (id < 0 || id > c->max_partition_id || c->part_index[id] < 0)
+                return NULL;
+        return &c->parts[c->part_index[id]];
+}
+
+static void index_partitions(km_run_ctx_t *c)
+{
+        c->max_partition_id = -1;
         for (int i = 0; i < c->nparts; i++)
-                if (c->parts[i].partition == id)
-                        return &c->parts[i];
-        return NULL;
+                if (c->parts[i].partition > c->max_partition_id)
+                        c->max_partition_id = c->parts[i].partition;
+        c->part_index = km_xcalloc((size_t)c->max_partition_id + 2, sizeof(int));
+        for (int i = 0; i <= c->max_partition_id; i++)
+                c->part_index[i] = -1;
+        for (int i = 0; i < c->nparts; i++)
+                c->part_index[c->parts[i].partition] = i;
+        c->open_parts = 0;
+        for (int i = 0; i < c->nparts; i++)
+                c->open_parts += c->parts[i].phase != KM_PHASE_DONE;
+}
+
+/* Counts a partition that just completed its window. */
+static void note_if_done(km_run_ctx_t *c, km_window_part_t *p, int was_done)
+{
+        if (!was_done && p->phase == KM_PHASE_DONE)
+                c->open_parts--;
+}
+
+/* Only a SYNC that maps __headers__ pays for reading them. */
+static int maps_headers(const km_sync_plan_t *s)
+{
+        for (int i = 0; i < s->ncolumns; i++)
+                if (s->columns[i].source_kind == KM_SOURCE_FIELD &&
+                    s->columns[i].field == KM_FIELD_HEADERS)
+                        return 1;
+        return 0;
 }
 
 static void to_record(km_run_ctx_t *c, rd_kafka_message_t *m, km_record_t *r)
 {
         rd_kafka_headers_t *hdrs = NULL;
         size_t n = 0;
-        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (c->need_headers &&
+            rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
                 n = rd_kafka_header_cnt(hdrs);
         if (n > c->header_cap) {
                 c->header_cap = n * 2;
@@ -350,14 +384,15 @@ static km_run_status_t write_record(km_run_ctx_t *c, km_window_part_t *p,
         return KM_RUN_OK;
 }
 
-static km_run_status_t on_record(km_run_ctx_t *c, rd_kafka_message_t *m)
+static km_run_status_t on_record(km_run_ctx_t *c, rd_kafka_message_t *m,
+                                 int64_t now)
 {
         km_window_part_t *p = part_of(c, m->partition);
         if (!p || p->phase == KM_PHASE_DONE)
                 return KM_RUN_OK;
         km_record_t r;
         to_record(c, m, &r);
-        c->last_activity[p - c->parts] = now_ms();
+        c->last_activity[p - c->parts] = now;
         if (p->last_offset < 0 && r.offset == p->low &&
             km_window_lost_to_retention(p, &c->win, r.timestamp_ms))
                 return fail(c, KM_RUN_FAILED_FOR_GOOD,
@@ -370,6 +405,7 @@ static km_run_status_t on_record(km_run_ctx_t *c, rd_kafka_message_t *m)
                             (long long)r.timestamp_ms,
                             (long long)c->win.start_ms);
         km_step_t step = km_window_step(p, &c->win, r.offset, r.timestamp_ms);
+        note_if_done(c, p, 0);
         km_run_status_t st = KM_RUN_OK;
         if (step == KM_STEP_WRITE) {
                 c->rep->records_read++;
@@ -387,8 +423,11 @@ static km_run_status_t on_event(km_run_ctx_t *c, rd_kafka_message_t *m)
         switch (m->err) {
         case RD_KAFKA_RESP_ERR__PARTITION_EOF:
                 if (p && c->win.end_mode == KM_WINDOW_END_AT_HIGH &&
-                    m->offset >= p->high)
+                    m->offset >= p->high) {
+                        int was_done = p->phase == KM_PHASE_DONE;
                         km_window_finish(p, p->high);
+                        note_if_done(c, p, was_done);
+                }
                 return KM_RUN_OK;
         case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
         case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
@@ -411,12 +450,9 @@ static km_run_status_t on_event(km_run_ctx_t *c, rd_kafka_message_t *m)
         }
 }
 
-static int all_done(km_run_ctx_t *c)
+static int all_done(const km_run_ctx_t *c)
 {
-        for (int i = 0; i < c->nparts; i++)
-                if (c->parts[i].phase != KM_PHASE_DONE)
-                        return 0;
-        return 1;
+        return c->open_parts <= 0;
 }
 
 /* END WHEN IDLE: a partition with no record for the delay is complete. */
@@ -427,10 +463,12 @@ static void close_idle(km_run_ctx_t *c, int64_t now)
         for (int i = 0; i < c->nparts; i++) {
                 km_window_part_t *p = &c->parts[i];
                 if (p->phase != KM_PHASE_DONE &&
-                    now - c->last_activity[i] >= c->sync->idle_ms)
+                    now - c->last_activity[i] >= c->sync->idle_ms) {
                         km_window_finish(p, p->last_offset >= 0
                                                     ? p->last_offset + 1
                                                     : p->read_from);
+                        note_if_done(c, p, 0);
+                }
         }
 }
 
@@ -472,7 +510,10 @@ static km_run_status_t read_window(km_run_ctx_t *c)
 {
         int64_t stall = stall_timeout_ms(c->opts);
         int64_t last_progress = now_ms(), last_record = last_progress;
-        km_run_status_t st = assign_all(c);
+        km_run_status_t st;
+        index_partitions(c);
+        c->need_headers = maps_headers(c->sync);
+        st = assign_all(c);
         while (st == KM_RUN_OK && !all_done(c) && !c->preview_full) {
                 if (c->opts->cancel && *c->opts->cancel) {
                         st = fail(c, KM_RUN_FAILED,
@@ -483,7 +524,7 @@ static km_run_status_t read_window(km_run_ctx_t *c)
                 rd_kafka_message_t *m = km_kafka_poll(c->kafka, POLL_MS);
                 int64_t t = now_ms();
                 if (m) {
-                        st = m->err ? on_event(c, m) : on_record(c, m);
+                        st = m->err ? on_event(c, m) : on_record(c, m, t);
                         if (!m->err)
                                 last_record = t;
                         rd_kafka_message_destroy(m);
@@ -595,6 +636,7 @@ static void cleanup(km_run_ctx_t *c)
         free(c->cells);
         free(c->headers);
         free(c->last_activity);
+        free(c->part_index);
         free(c->written_in);
         free(c->rejected_in);
 }

@@ -23,6 +23,10 @@ typedef struct km_run_ctx {
         int scan_only;
         km_window_part_t *parts;
         int nparts;
+        int *part_index;        /* partition id -> index in parts, or -1 */
+        int32_t max_partition_id;
+        int open_parts;         /* partitions whose window is not complete */
+        int need_headers;       /* a column maps __headers__ */
         int64_t *last_activity; /* per partition, monotonic ms */
         int64_t *written_in;    /* rows written, per partition */
         int64_t *rejected_in;   /* dirty records, per partition */
