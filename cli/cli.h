@@ -67,6 +67,11 @@ km_plan_t *km_cli_compile(const char *path);
 int km_cli_select(const km_plan_t *plan, const char *name,
                   const km_sync_plan_t ***out, int *n);
 
+/* The instance history at DIR (NULL: $KMSYNC_STATE, else ./.kmsync), or
+ * NULL after printing why it cannot be opened. */
+struct km_state;
+struct km_state *km_cli_open_state(const char *dir);
+
 /* The command table row of a command (for its usage line). */
 const km_cmd_t *km_cli_command(const char *name);
 

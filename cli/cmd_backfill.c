@@ -8,15 +8,6 @@
 #include "scheduler.h"
 #include "state.h"
 
-static km_state_t *open_state(const char *dir)
-{
-        char err[1024];
-        km_state_t *st = km_state_open(dir, err, sizeof(err));
-        if (!st)
-                fprintf(stderr, "kmsync: instance history: %s\n", err);
-        return st;
-}
-
 /* ----------------------------------------------------------- backfill */
 
 typedef struct backfill_args {
@@ -62,7 +53,7 @@ int km_cmd_backfill(int argc, char **argv)
         int nsyncs, rc = KM_EXIT_USAGE;
         km_state_t *st = NULL;
         if (km_cli_select(file.plan, a.sync, &syncs, &nsyncs) == 0 &&
-            (st = open_state(a.state))) {
+            (st = km_cli_open_state(a.state))) {
                 km_backfill_options_t o = {0};
                 o.run.kafka = a.kafka;
                 o.run.target = a.target;
@@ -121,7 +112,7 @@ int km_cmd_rerun(int argc, char **argv)
         }
         if (km_cli_time("--at", at_text, &at))
                 return KM_EXIT_USAGE;
-        km_state_t *st = open_state(state);
+        km_state_t *st = km_cli_open_state(state);
         if (!st)
                 return KM_EXIT_FAILED;
         char *path = file ? strdup(file) : file_of(st, argv[0]);

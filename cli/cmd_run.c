@@ -56,10 +56,8 @@ static int execute(const char *file, const run_args_t *a, int preview)
         km_run_report_t rep;
         km_state_t *state = NULL;
         if (!preview) {
-                char err[1024];
-                state = km_state_open(a->state, err, sizeof(err));
+                state = km_cli_open_state(a->state);
                 if (!state) {
-                        fprintf(stderr, "kmsync: instance history: %s\n", err);
                         km_plan_free(plan);
                         return KM_RUN_FAILED;
                 }

@@ -46,15 +46,6 @@ static int64_t parse_duration(const char *text)
         return unit < 0 ? -1 : n * unit;
 }
 
-static km_state_t *open_state(const char *dir)
-{
-        char err[1024];
-        km_state_t *st = km_state_open(dir, err, sizeof(err));
-        if (!st)
-                fprintf(stderr, "kmsync: instance history: %s\n", err);
-        return st;
-}
-
 /* ----------------------------------------------------------- schedule */
 
 typedef struct schedule_args {
@@ -115,7 +106,7 @@ static int schedule_loop(int argc, char **argv)
         km_sched_file_t *files = calloc((size_t)n, sizeof(*files));
         km_state_t *st = NULL;
         int rc = KM_EXIT_FAILED;
-        if (load_files(argv, n, files) == 0 && (st = open_state(a.state))) {
+        if (load_files(argv, n, files) == 0 && (st = km_cli_open_state(a.state))) {
                 km_sched_options_t o = {0};
                 o.run.kafka = a.kafka;
                 o.run.target = a.target;
@@ -223,7 +214,7 @@ int km_cmd_status(int argc, char **argv)
                 km_civil_parse(to, &t);
                 km_civil_format(&t, tbuf);
         }
-        km_state_t *st = open_state(state);
+        km_state_t *st = km_cli_open_state(state);
         if (!st)
                 return KM_EXIT_FAILED;
         km_inst_row_t *rows;

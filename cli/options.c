@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "kmsync/diag.h"
+#include "state.h"
 
 static const km_opt_t *find_opt(const km_opt_t *opts, const char *name,
                                 size_t len)
@@ -135,4 +136,13 @@ int km_cli_select(const km_plan_t *plan, const char *name,
                 fprintf(stderr, " %s", plan->syncs[i]->name);
         fputc('\n', stderr);
         return -1;
+}
+
+km_state_t *km_cli_open_state(const char *dir)
+{
+        char err[1024];
+        km_state_t *st = km_state_open(dir, err, sizeof(err));
+        if (!st)
+                fprintf(stderr, "kmsync: instance history: %s\n", err);
+        return st;
 }
