@@ -5,7 +5,14 @@
  * it into a cell.  Cell text goes to a scratch buffer that is reset per
  * record; while a row is built, a text cell holds its offset there (s NULL,
  * i the offset) and gets its pointer once the whole row is written, because
- * appending may move the buffer. */
+ * appending may move the buffer.
+ *
+ * JSON paths are read by the extractor (json_extract.h): one pass over the
+ * value for all the SYNC's paths, with jansson's rules.  jansson itself is
+ * the second opinion when the extractor rejects a value: its message is
+ * the reason given, and should it accept what the extractor did not, its
+ * tree is walked as before, so a record is never dirty only because of the
+ * extractor. */
 #include "kmsync/mapper.h"
 
 #include <errno.h>
@@ -20,6 +27,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "json_extract.h"
 #include "util.h"
 
 #define KM_STRING_MAX ((size_t)8388608) /* MaxCompute's STRING limit */
@@ -34,6 +42,9 @@
 struct km_mapper {
         const km_sync_plan_t *sync;
         int has_paths;       /* some column reads a JSON path */
+        km_jx_t *jx;         /* the paths' extractor */
+        int *path_of;        /* per column: its path in jx, or -1 */
+        km_jx_value_t *vals; /* per path: the last record's values */
         int utf8;            /* ENCODING is UTF-8: validate, no iconv */
         iconv_t cd;          /* ENCODING -> UTF-8 otherwise */
         km_cell_t *constant; /* per column; set for CONSTANT columns */
@@ -55,10 +66,10 @@ typedef struct src_val {
         src_kind_t kind;
         int64_t i;       /* SV_INT, SV_BOOL */
         double d;        /* SV_REAL */
-        const char *s;   /* SV_TEXT, not NUL-terminated */
+        const char *s;   /* SV_TEXT; SV_JSON's text; not NUL-terminated */
         size_t len;
         size_t off;      /* SV_TEXT already in scratch at off, else NO_OFF */
-        const json_t *j; /* SV_JSON */
+        const json_t *j; /* SV_JSON from a jansson tree, else s and len */
 } src_val_t;
 
 /* What a conversion needs to report a dirty record. */
@@ -284,7 +295,9 @@ static const char *describe(const src_val_t *v, char *out)
                 quote_bytes(out, v->s, v->len, 0);
                 break;
         case SV_JSON:
-                strcpy(out, json_is_object(v->j) ? "an object" : "an array");
+                strcpy(out, (v->j ? json_is_object(v->j) : v->s[0] == '{')
+                                    ? "an object"
+                                    : "an array");
                 break;
         default:
                 strcpy(out, "null");
@@ -798,6 +811,44 @@ static void json_source(const json_t *j, src_val_t *v)
         }
 }
 
+/* A path's value as the extractor found it.  With KM_JX_JANSSON no integer
+ * is outside int64: a KM_JX_UINT is only here for completeness. */
+static void jx_source(const km_jx_value_t *x, src_val_t *v)
+{
+        *v = (src_val_t){.kind = SV_NULL, .off = NO_OFF};
+        switch (x->kind) {
+        case KM_JX_STRING:
+                v->kind = SV_TEXT;
+                v->s = x->s;
+                v->len = x->len;
+                break;
+        case KM_JX_INT:
+                v->kind = SV_INT;
+                v->i = x->i;
+                break;
+        case KM_JX_UINT:
+                v->kind = SV_REAL;
+                v->d = (double)x->u;
+                break;
+        case KM_JX_REAL:
+                v->kind = SV_REAL;
+                v->d = x->d;
+                break;
+        case KM_JX_BOOL:
+                v->kind = SV_BOOL;
+                v->i = x->i;
+                break;
+        case KM_JX_OBJECT:
+        case KM_JX_ARRAY:
+                v->kind = SV_JSON;
+                v->s = x->s;
+                v->len = x->len;
+                break;
+        default:
+                break;
+        }
+}
+
 /* jansson's message, its quote of the input ("near '...'") cut short. */
 static void json_error_text(const char *text, char *out, size_t len)
 {
@@ -815,6 +866,8 @@ static void json_error_text(const char *text, char *out, size_t len)
         snprintf(out, len, "%.*s near %s", (int)(near - text), text, q);
 }
 
+/* jansson on a value the extractor rejected: the reason, or (should jansson
+ * accept it) its tree in *doc. */
 static int parse_value(map_ctx_t *c, const km_record_t *rec, json_t **doc)
 {
         json_error_t err;
@@ -854,8 +907,10 @@ static int to_string(map_ctx_t *c, const src_val_t *v, km_cell_t *cell)
                 km_buf_append(b, num, fmt_real(num, v->d));
         else if (v->kind == SV_BOOL)
                 km_buf_puts(b, v->i ? "true" : "false");
-        else if (v->kind == SV_JSON)
+        else if (v->kind == SV_JSON && v->j)
                 put_json(b, v->j);
+        else if (v->kind == SV_JSON)
+                km_buf_append(b, v->s, v->len);
         size_t len = v->kind == SV_TEXT ? v->len : b->len - off;
         if (len > KM_STRING_MAX)
                 return fail(c, "%zu bytes, more than MaxCompute's 8 MB limit",
@@ -1236,8 +1291,19 @@ static int convert(map_ctx_t *c, const src_val_t *v, km_cell_t *cell)
         return 0;
 }
 
+/* Reads the value's paths: 1 into m->vals, 0 into *doc (jansson's tree),
+ * -1 when the value is not JSON. */
+static int read_paths(map_ctx_t *c, const km_record_t *rec, json_t **doc)
+{
+        km_mapper_t *m = c->m;
+        if (km_jx_extract(m->jx, rec->value, rec->value_len, m->vals,
+                          NULL) == 0)
+                return 1;
+        return parse_value(c, rec, doc);
+}
+
 static int map_column(map_ctx_t *c, int i, const km_record_t *rec,
-                      const json_t *doc, km_cell_t *cell)
+                      const json_t *doc, int extracted, km_cell_t *cell)
 {
         const km_column_t *col = &c->m->sync->columns[i];
         src_val_t v;
@@ -1246,7 +1312,9 @@ static int map_column(map_ctx_t *c, int i, const km_record_t *rec,
                 *cell = c->m->constant[i];
                 return 0;
         }
-        if (col->source_kind == KM_SOURCE_PATH)
+        if (col->source_kind == KM_SOURCE_PATH && extracted)
+                jx_source(&c->m->vals[c->m->path_of[i]], &v);
+        else if (col->source_kind == KM_SOURCE_PATH)
                 json_source(walk_path(doc, col), &v);
         else if (field_source(c, rec, col->field, &v) != 0)
                 return -1;
@@ -1272,12 +1340,13 @@ int km_mapper_map(km_mapper_t *m, const km_record_t *rec, km_cell_t *cells,
 {
         map_ctx_t c = {m, NULL, reason, reason_len};
         json_t *doc = NULL;
-        int rc = 0;
+        int rc = 0, extracted = 0;
         scratch_reset(m);
-        if (m->has_paths && rec->value && parse_value(&c, rec, &doc) != 0)
+        if (m->has_paths && rec->value &&
+            (extracted = read_paths(&c, rec, &doc)) < 0)
                 return -1;
         for (int i = 0; i < m->sync->ncolumns && rc == 0; i++)
-                rc = map_column(&c, i, rec, doc, &cells[i]);
+                rc = map_column(&c, i, rec, doc, extracted, &cells[i]);
         json_decref(doc);
         if (rc == 0)
                 fix_cells(m, cells, m->sync->ncolumns);
@@ -1324,6 +1393,29 @@ static int open_encoding(km_mapper_t *m, char *errbuf, size_t errlen)
         return -1;
 }
 
+/* The extractor of the SYNC's path columns, in column order. */
+static void make_extractor(km_mapper_t *m)
+{
+        const km_sync_plan_t *sync = m->sync;
+        km_jx_path_t *paths = km_xcalloc((size_t)sync->ncolumns + 1,
+                                         sizeof(*paths));
+        int n = 0;
+        m->path_of = km_xcalloc((size_t)sync->ncolumns + 1,
+                                sizeof(*m->path_of));
+        for (int i = 0; i < sync->ncolumns; i++) {
+                const km_column_t *col = &sync->columns[i];
+                m->path_of[i] = -1;
+                if (col->source_kind != KM_SOURCE_PATH)
+                        continue;
+                m->path_of[i] = n;
+                paths[n++] = (km_jx_path_t){col->steps, col->nsteps};
+        }
+        m->has_paths = n > 0;
+        m->jx = n > 0 ? km_jx_new(paths, n, KM_JX_JANSSON) : NULL;
+        m->vals = km_xcalloc((size_t)n + 1, sizeof(*m->vals));
+        free(paths);
+}
+
 km_mapper_t *km_mapper_new(const km_sync_plan_t *sync, char *errbuf,
                            size_t errlen)
 {
@@ -1333,13 +1425,13 @@ km_mapper_t *km_mapper_new(const km_sync_plan_t *sync, char *errbuf,
         m->constant = km_xcalloc((size_t)sync->ncolumns + 1,
                                  sizeof(*m->constant));
         buf_reserve(&m->scratch, 4096);
+        make_extractor(m);
         if (open_encoding(m, errbuf, errlen) != 0) {
                 km_mapper_free(m);
                 return NULL;
         }
         for (int i = 0; i < sync->ncolumns; i++) {
                 const km_column_t *col = &sync->columns[i];
-                m->has_paths |= col->source_kind == KM_SOURCE_PATH;
                 if (col->source_kind == KM_SOURCE_CONSTANT &&
                     make_constant(m, i, errbuf, errlen) != 0) {
                         km_mapper_free(m);
@@ -1359,6 +1451,9 @@ void km_mapper_free(km_mapper_t *m)
                         free((char *)m->constant[i].s);
         if (m->cd != (iconv_t)-1)
                 iconv_close(m->cd);
+        km_jx_free(m->jx);
+        free(m->path_of);
+        free(m->vals);
         free(m->constant);
         free(m->scratch.data);
         free(m->num.data);

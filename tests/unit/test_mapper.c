@@ -290,6 +290,40 @@ static void test_value_not_json(void **state)
         fx_close(&f);
 }
 
+/* What the one-pass extractor keeps from the jansson tree it replaced: a
+ * repeated key's last value (an object's text keeps the key at its first
+ * place), jansson's reason for what it rejects anywhere in the value, even
+ * after every mapped path, and reals of many digits. */
+static void test_paths_keep_jansson_rules(void **state)
+{
+        (void)state;
+        fx_t f;
+        fx_open(&f, "MAP (x AS x, o AS o, r AS r DOUBLE, o.b AS ob BIGINT)");
+        km_record_t r = json_record(
+                "{\"x\":2,\"o\":{\"b\":1,\"a\":2,\"b\":3},\"x\":3,"
+                "\"r\":1.00000000000000011102230246251565404236316680908203125}");
+        fx_map_ok(&f, &r);
+        assert_string_equal(f.text[0], "3");
+        assert_string_equal(f.text[1], "{\"b\":3,\"a\":2}");
+        assert_string_equal(f.text[2], "1");
+        assert_string_equal(f.text[3], "3");
+        r = json_record("{\"x\":1,\"o\":{},\"r\":0,\"big\":99999999999999999999}");
+        fx_map_dirty(&f, &r,
+                     "value is not JSON: too big integer near "
+                     "'99999999999999999999' at byte 46");
+        r = json_record("{\"x\":1,\"k\\u0000\":2}");
+        fx_map_dirty(&f, &r,
+                     "value is not JSON: NUL byte in object key not supported "
+                     "near '\"k\\\\u0000\"' at byte 16");
+        r = json_record("{\"x\":1,\"y\":[1,tru]}");
+        fx_map_dirty(&f, &r,
+                     "value is not JSON: invalid token near 'tru' at byte 17");
+        r = json_record("{\"x\":1,\"y\":\"\\ud800\"}");
+        assert_int_equal(fx_map(&f, &r), -1);
+        assert_non_null(strstr(f.reason, "value is not JSON: "));
+        fx_close(&f);
+}
+
 static void test_objects_and_numbers_as_text(void **state)
 {
         (void)state;
@@ -1033,6 +1067,7 @@ int main(void)
                 cmocka_unit_test(test_json_null_and_scalar_documents),
                 cmocka_unit_test(test_tombstone),
                 cmocka_unit_test(test_value_not_json),
+                cmocka_unit_test(test_paths_keep_jansson_rules),
                 cmocka_unit_test(test_objects_and_numbers_as_text),
                 cmocka_unit_test(test_to_bigint),
                 cmocka_unit_test(test_to_double),
