@@ -176,17 +176,31 @@ int km_kafka_partitions(km_kafka_t *k, const char *topic, int32_t **parts,
         return 0;
 }
 
+/* Asks the cluster for the topic's metadata now, so that a leader that
+ * moved is known before the next request (the cache would only notice at
+ * its next periodic refresh). */
+static void refresh_metadata(km_kafka_t *k, const char *topic)
+{
+        rd_kafka_topic_t *t = rd_kafka_topic_new(k->rk, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(k->rk, 0, t, &md, REQUEST_TIMEOUT_MS) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(t);
+}
+
 int km_kafka_watermarks(km_kafka_t *k, const char *topic, int32_t partition,
                         int64_t *low, int64_t *high, char *err, size_t errlen)
 {
         rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (int attempt = 0; attempt < 5; attempt++) {
+        for (int attempt = 0; attempt < 6; attempt++) {
                 e = rd_kafka_query_watermark_offsets(k->rk, topic, partition,
                                                      low, high,
                                                      REQUEST_TIMEOUT_MS);
                 if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
                         return 0;
                 rd_kafka_poll(k->rk, 200 << attempt);
+                refresh_metadata(k, topic);
         }
         snprintf(err, errlen, "cannot read the offsets of %s [%d]: %s", topic,
                  (int)partition, rd_kafka_err2str(e));
