@@ -207,6 +207,32 @@ int km_kafka_watermarks(km_kafka_t *k, const char *topic, int32_t partition,
         return -1;
 }
 
+int km_kafka_watermarks_all(km_kafka_t *k, const char *topic,
+                            const int32_t *parts, int n, int64_t *low,
+                            int64_t *high, char *err, size_t errlen)
+{
+        km_ts_answer_t *lo = km_xcalloc((size_t)n + 1, sizeof(*lo));
+        km_ts_answer_t *hi = km_xcalloc((size_t)n + 1, sizeof(*hi));
+        int rc = 0;
+        /* ListOffsets takes -2 for the log start and -1 for the end. */
+        km_kafka_offsets_for_times(k, topic, parts, n, RD_KAFKA_OFFSET_BEGINNING,
+                                   lo);
+        km_kafka_offsets_for_times(k, topic, parts, n, RD_KAFKA_OFFSET_END, hi);
+        for (int i = 0; i < n && rc == 0; i++) {
+                if (lo[i].valid && hi[i].valid && lo[i].offset >= 0 &&
+                    hi[i].offset >= lo[i].offset) {
+                        low[i] = lo[i].offset;
+                        high[i] = hi[i].offset;
+                        continue;
+                }
+                rc = km_kafka_watermarks(k, topic, parts[i], &low[i], &high[i],
+                                         err, errlen);
+        }
+        free(lo);
+        free(hi);
+        return rc;
+}
+
 void km_kafka_offsets_for_times(km_kafka_t *k, const char *topic,
                                 const int32_t *parts, int n, int64_t ts,
                                 km_ts_answer_t *answers)

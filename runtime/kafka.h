@@ -30,6 +30,13 @@ int km_kafka_watermarks(km_kafka_t *k, const char *topic, int32_t partition,
                         int64_t *low, int64_t *high, char *err,
                         size_t errlen);
 
+/* The watermarks of all listed partitions in two batched requests (the
+ * earliest and the latest offset of each), falling back to one request per
+ * partition where a batched answer is missing. */
+int km_kafka_watermarks_all(km_kafka_t *k, const char *topic,
+                            const int32_t *parts, int n, int64_t *low,
+                            int64_t *high, char *err, size_t errlen);
+
 /* The broker's answer for timestamp ts in each partition. */
 void km_kafka_offsets_for_times(km_kafka_t *k, const char *topic,
                                 const int32_t *parts, int n, int64_t ts,

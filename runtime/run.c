@@ -160,10 +160,9 @@ static km_run_status_t plan_partitions(km_run_ctx_t *c)
         int64_t *hi = km_xcalloc((size_t)n + 1, sizeof(int64_t));
         int64_t *last = km_xcalloc((size_t)n + 1, sizeof(int64_t));
         km_run_status_t st = KM_RUN_OK;
-        for (int i = 0; i < n && st == KM_RUN_OK; i++)
-                if (km_kafka_watermarks(c->kafka, topic, ids[i], &lo[i], &hi[i],
-                                        err, sizeof(err)))
-                        st = fail(c, KM_RUN_FAILED, "%s", err);
+        if (km_kafka_watermarks_all(c->kafka, topic, ids, n, lo, hi, err,
+                                    sizeof(err)))
+                st = fail(c, KM_RUN_FAILED, "%s", err);
         if (st == KM_RUN_OK)
                 last_timestamps(c, ids, lo, hi, as, ae, n, last);
         for (int i = 0; i < n && st == KM_RUN_OK; i++)
@@ -628,6 +627,9 @@ static void cleanup(km_run_ctx_t *c)
                 c->target->ops->abort(c->target);
         km_target_free(c->target);
         km_kafka_close(c->kafka);
+        if (c->mock && c->opts->on_mock_done)
+                c->opts->on_mock_done(km_mock_cluster(c->mock),
+                                      c->opts->hook_arg);
         km_mock_stop(c->mock);
         km_mapper_free(c->mapper);
         if (c->rejects)

@@ -41,6 +41,9 @@ typedef struct km_run_options {
         /* Tests: called once the embedded cluster is loaded, with its
          * rd_kafka_mock_cluster_t *, to inject faults. */
         void (*on_mock_ready)(void *mock_cluster, void *arg);
+        /* Tests: called just before the embedded cluster is destroyed, so
+         * that a fault-injecting thread can be stopped first. */
+        void (*on_mock_done)(void *mock_cluster, void *arg);
         void *hook_arg;
 } km_run_options_t;
 

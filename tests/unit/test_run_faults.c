@@ -91,6 +91,18 @@ static void on_ready(void *mc, void *arg)
         f->inject(mc, f);
 }
 
+/* The cluster is about to go: a thread still injecting faults into it
+ * must be done first. */
+static void on_done(void *mc, void *arg)
+{
+        fault_t *f = arg;
+        (void)mc;
+        if (f->started) {
+                pthread_join(f->thread, NULL);
+                f->started = 0;
+        }
+}
+
 static km_run_status_t run_with(fault_t *f, int brokers, int64_t stall_ms,
                                 km_run_report_t *rep)
 {
@@ -107,6 +119,7 @@ static km_run_status_t run_with(fault_t *f, int brokers, int64_t stall_ms,
         o.mock_brokers = brokers;
         o.stall_timeout_ms = stall_ms;
         o.on_mock_ready = f ? on_ready : NULL;
+        o.on_mock_done = f ? on_done : NULL;
         o.hook_arg = f;
         km_civil_t at = km_test_time("2024-01-01 11:05");
         km_run_status_t st = km_run(c.plan, c.plan->syncs[0], &at, &o, rep);
