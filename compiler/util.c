@@ -159,3 +159,26 @@ int km_key_is_secret(const char *key)
                         return 1;
         return 0;
 }
+
+size_t km_json_escape_byte(unsigned char c, char out[6])
+{
+        static const char hex[] = "0123456789ABCDEF";
+        const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\"
+                        : c == '\n' ? "\\n" : c == '\t' ? "\\t"
+                        : c == '\r' ? "\\r" : c == '\b' ? "\\b"
+                        : c == '\f' ? "\\f" : NULL;
+        if (c >= 0x20 && c != '"' && c != '\\')
+                return 0;
+        if (e) {
+                out[0] = e[0];
+                out[1] = e[1];
+                return 2;
+        }
+        out[0] = '\\';
+        out[1] = 'u';
+        out[2] = '0';
+        out[3] = '0';
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+        return 6;
+}

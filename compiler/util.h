@@ -7,6 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void *km_xmalloc(size_t n);
 void *km_xcalloc(size_t count, size_t n);
 void *km_xrealloc(void *p, size_t n);
@@ -40,5 +44,14 @@ int km_edit_distance(const char *a, const char *b);
 /* 1 when a setting named `key` holds a secret (password, secret, token,
  * JAAS config, credentials): its value is never shown. */
 int km_key_is_secret(const char *key);
+
+/* How JSON text writes byte c inside a string, as jansson does: 0 when it
+ * goes as it is, else the length (2 or 6) of its escape written to out
+ * ("\n", "\u001F"). */
+size_t km_json_escape_byte(unsigned char c, char out[6]);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -102,26 +102,18 @@ void release_if_big(bytes *b)
  * control characters escaped, everything else as is. */
 void put_escaped(bytes *b, const char *s, size_t n)
 {
-        static const char hex[] = "0123456789ABCDEF";
         size_t run = 0;
         reserve(b, n + 2);
         putc1(b, '"');
         for (size_t i = 0; i < n; i++) {
-                unsigned char c = static_cast<unsigned char>(s[i]);
-                if (c >= 0x20 && c != '"' && c != '\\')
+                char esc[6];
+                size_t len = km_json_escape_byte(
+                        static_cast<unsigned char>(s[i]), esc);
+                if (!len)
                         continue;
                 put(b, s + run, i - run);
+                put(b, esc, len);
                 run = i + 1;
-                const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\"
-                                : c == '\n' ? "\\n" : c == '\t' ? "\\t"
-                                : c == '\r' ? "\\r" : c == '\b' ? "\\b"
-                                : c == '\f' ? "\\f" : nullptr;
-                if (e) {
-                        put(b, e, 2);
-                        continue;
-                }
-                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                put(b, u, 6);
         }
         put(b, s + run, n - run);
         putc1(b, '"');

@@ -387,25 +387,16 @@ static int parse_int_text(const char *s, size_t n, int64_t *out)
 
 static void put_escaped(km_buf_t *b, const char *s, size_t n)
 {
-        static const char hex[] = "0123456789ABCDEF";
         size_t run = 0;
         km_buf_putc(b, '"');
         for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c >= 0x20 && c != '"' && c != '\\')
+                char esc[6];
+                size_t len = km_json_escape_byte((unsigned char)s[i], esc);
+                if (!len)
                         continue;
                 km_buf_append(b, s + run, i - run);
+                km_buf_append(b, esc, len);
                 run = i + 1;
-                const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\"
-                                : c == '\n' ? "\\n" : c == '\t' ? "\\t"
-                                : c == '\r' ? "\\r" : c == '\b' ? "\\b"
-                                : c == '\f' ? "\\f" : NULL;
-                if (e) {
-                        km_buf_append(b, e, 2);
-                        continue;
-                }
-                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                km_buf_append(b, u, 6);
         }
         km_buf_append(b, s + run, n - run);
         km_buf_putc(b, '"');
