@@ -25,8 +25,7 @@ static int preview_open(km_target_t *t, const km_instance_t *inst, char *err,
 static json_t *cell_json(const km_cell_t *cell, const km_column_t *col,
                          const km_tz_t *tz)
 {
-        char buf[40];
-        km_civil_t c;
+        char buf[32];
         switch (cell->kind) {
         case KM_CELL_NULL:
                 return json_null();
@@ -37,10 +36,7 @@ static json_t *cell_json(const km_cell_t *cell, const km_column_t *col,
         case KM_CELL_BOOLEAN:
                 return json_boolean(cell->i);
         case KM_CELL_DATETIME:
-                km_tz_to_local(tz, cell->i / 1000 - (cell->i % 1000 < 0), &c);
-                km_civil_format(&c, buf);
-                snprintf(buf + 19, sizeof(buf) - 19, ".%03d",
-                         (int)(((cell->i % 1000) + 1000) % 1000));
+                km_tz_format_ms(tz, cell->i, buf);
                 return json_string(buf);
         default:
                 (void)col;

@@ -193,50 +193,10 @@ static int put_double(km_local_t *t, double d)
         return 0;
 }
 
-static inline char *put2(char *p, int v)
-{
-        p[0] = (char)('0' + v / 10);
-        p[1] = (char)('0' + v % 10);
-        return p + 2;
-}
-
-/* Writes 'YYYY-MM-DD HH:MM:SS.mmm' into buf (24 bytes with the NUL). */
-static void format_datetime(const km_tz_t *tz, int64_t ms, char buf[32])
-{
-        int64_t sec = ms / 1000;
-        int frac = (int)(ms % 1000);
-        if (frac < 0) {
-                frac += 1000;
-                sec--;
-        }
-        km_civil_t c;
-        km_tz_to_local(tz, sec, &c);
-        if (c.year < 0 || c.year > 9999) {
-                snprintf(buf, 32, "%04d-%02d-%02d %02d:%02d:%02d.%03d", c.year,
-                         c.mon, c.day, c.hour, c.min, c.sec, frac);
-                return;
-        }
-        char *p = put2(put2(buf, c.year / 100), c.year % 100);
-        *p++ = '-';
-        p = put2(p, c.mon);
-        *p++ = '-';
-        p = put2(p, c.day);
-        *p++ = ' ';
-        p = put2(p, c.hour);
-        *p++ = ':';
-        p = put2(p, c.min);
-        *p++ = ':';
-        p = put2(p, c.sec);
-        *p++ = '.';
-        *p++ = (char)('0' + frac / 100);
-        p = put2(p, frac % 100);
-        *p = '\0';
-}
-
 static void put_datetime(km_local_t *t, int64_t ms)
 {
         char buf[32];
-        format_datetime(t->sync->tz, ms, buf);
+        km_tz_format_ms(t->sync->tz, ms, buf);
         row_put(t, "\"", 1);
         row_put(t, buf, strlen(buf));
         row_put(t, "\"", 1);

@@ -45,4 +45,8 @@ void km_tz_to_local(const km_tz_t *tz, int64_t utc_sec, km_civil_t *out);
 km_tz_fit_t km_tz_from_local(const km_tz_t *tz, const km_civil_t *local,
                              int64_t *utc_sec);
 
+/* Writes instant `ms` (epoch milliseconds) as the wall clock in zone tz,
+ * 'YYYY-MM-DD HH:MM:SS.mmm' (23 characters and the NUL), into buf. */
+void km_tz_format_ms(const km_tz_t *tz, int64_t ms, char buf[32]);
+
 #endif
