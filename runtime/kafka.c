@@ -2,7 +2,15 @@
  *
  * Partitions are assigned directly, so no rebalance can move them mid-run;
  * offsets are only committed after the target committed.  librdkafka's own
- * log goes to stderr only with KMSYNC_DEBUG set. */
+ * log goes to stderr only with KMSYNC_DEBUG set.
+ *
+ * Records are taken from the consumer queue in batches.  The queue is
+ * bounded (queued.min.messages, queued.max.messages.kbytes); once it is
+ * full, librdkafka 2.0.x stops fetching and its broker thread sleeps until
+ * its next 1 s wake-up, however soon the queue drains (later versions made
+ * that pause fetch.queue.backoff.ms).  km_kafka_wake_fetcher() ends that
+ * sleep: a seek of a partition to the very offset the run reads next is
+ * the one asynchronous public call that wakes the broker thread. */
 #include "kafka.h"
 
 #include <stdio.h>
@@ -15,6 +23,12 @@ enum { REQUEST_TIMEOUT_MS = 15000 };
 
 struct km_kafka {
         rd_kafka_t *rk;
+        rd_kafka_queue_t *queue; /* the consumer queue, all partitions */
+        int64_t queue_max_msgs;  /* queued.min.messages */
+        int64_t queue_max_bytes; /* queued.max.messages.kbytes * 1024 */
+        /* The leader of each partition when the topic was listed. */
+        int32_t *leader_part, *leader_id;
+        int nleaders;
 };
 
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac,
@@ -92,6 +106,17 @@ static int base_conf(rd_kafka_conf_t *conf, const char *brokers,
         return 0;
 }
 
+/* A numeric setting of conf, or fallback when it cannot be read. */
+static int64_t conf_number(const rd_kafka_conf_t *conf, const char *key,
+                           int64_t fallback)
+{
+        char buf[64];
+        size_t len = sizeof(buf);
+        if (rd_kafka_conf_get(conf, key, buf, &len) != RD_KAFKA_CONF_OK)
+                return fallback;
+        return strtoll(buf, NULL, 10);
+}
+
 km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
                           const char *group, char *err, size_t errlen)
 {
@@ -107,6 +132,9 @@ km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
                 rd_kafka_conf_destroy(conf);
                 return NULL;
         }
+        int64_t max_msgs = conf_number(conf, "queued.min.messages", 100000);
+        int64_t max_kb = conf_number(conf, "queued.max.messages.kbytes",
+                                     16384);
         char why[512];
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why,
                                       sizeof(why));
@@ -119,6 +147,9 @@ km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
         rd_kafka_poll_set_consumer(rk);
         km_kafka_t *k = km_xcalloc(1, sizeof(*k));
         k->rk = rk;
+        k->queue = rd_kafka_queue_get_consumer(rk);
+        k->queue_max_msgs = max_msgs;
+        k->queue_max_bytes = max_kb * 1024;
         return k;
 }
 
@@ -126,8 +157,12 @@ void km_kafka_close(km_kafka_t *k)
 {
         if (!k)
                 return;
+        if (k->queue)
+                rd_kafka_queue_destroy(k->queue);
         rd_kafka_consumer_close(k->rk);
         rd_kafka_destroy(k->rk);
+        free(k->leader_part);
+        free(k->leader_id);
         free(k);
 }
 
@@ -135,6 +170,29 @@ static int cmp_i32(const void *a, const void *b)
 {
         int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
         return (x > y) - (x < y);
+}
+
+static void remember_leaders(km_kafka_t *k,
+                             const struct rd_kafka_metadata_topic *mt)
+{
+        free(k->leader_part);
+        free(k->leader_id);
+        k->nleaders = mt->partition_cnt;
+        k->leader_part = km_xcalloc((size_t)k->nleaders + 1, sizeof(int32_t));
+        k->leader_id = km_xcalloc((size_t)k->nleaders + 1, sizeof(int32_t));
+        for (int i = 0; i < k->nleaders; i++) {
+                k->leader_part[i] = mt->partitions[i].id;
+                k->leader_id[i] = mt->partitions[i].leader;
+        }
+}
+
+/* The leader of a partition as last listed; -1 when unknown. */
+static int32_t leader_of(const km_kafka_t *k, int32_t partition)
+{
+        for (int i = 0; i < k->nleaders; i++)
+                if (k->leader_part[i] == partition)
+                        return k->leader_id[i];
+        return -1;
 }
 
 int km_kafka_partitions(km_kafka_t *k, const char *topic, int32_t **parts,
@@ -172,6 +230,7 @@ int km_kafka_partitions(km_kafka_t *k, const char *topic, int32_t **parts,
         for (int i = 0; i < *n; i++)
                 (*parts)[i] = mt->partitions[i].id;
         qsort(*parts, (size_t)*n, sizeof(int32_t), cmp_i32);
+        remember_leaders(k, mt);
         rd_kafka_metadata_destroy(md);
         return 0;
 }
@@ -327,6 +386,70 @@ void km_kafka_pause(km_kafka_t *k, const char *topic, int32_t partition)
 rd_kafka_message_t *km_kafka_poll(km_kafka_t *k, int timeout_ms)
 {
         return rd_kafka_consumer_poll(k->rk, timeout_ms);
+}
+
+int km_kafka_take(km_kafka_t *k, rd_kafka_message_t **msgs, int max,
+                  int timeout_ms)
+{
+        /* A timeout makes librdkafka wait until the whole batch is there:
+         * take what is queued now, and wait only for a first message. */
+        ssize_t n = rd_kafka_consume_batch_queue(k->queue, 0, msgs,
+                                                 (size_t)max);
+        if (n == 0 && timeout_ms > 0)
+                n = rd_kafka_consume_batch_queue(k->queue, timeout_ms, msgs, 1);
+        return n < 0 ? 0 : (int)n;
+}
+
+int km_kafka_queue_was_full(km_kafka_t *k, int taken, double avg_value_bytes)
+{
+        double queued = (double)taken + (double)rd_kafka_queue_length(k->queue);
+        return queued >= 0.9 * (double)k->queue_max_msgs ||
+               queued * avg_value_bytes >= 0.9 * (double)k->queue_max_bytes;
+}
+
+/* Index of the partition to seek for leader `leader` among parts: a
+ * complete one if there is (it is paused, so the seek moves nothing),
+ * else the first incomplete one. */
+static int waker_for(const km_kafka_t *k, int32_t leader, const int32_t *parts,
+                     const int *done, int n)
+{
+        int pick = -1;
+        for (int i = 0; i < n; i++) {
+                if (leader_of(k, parts[i]) != leader)
+                        continue;
+                if (done[i])
+                        return i;
+                if (pick < 0)
+                        pick = i;
+        }
+        return pick;
+}
+
+int km_kafka_wake_fetcher(km_kafka_t *k, const char *topic,
+                          const int32_t *parts, const int64_t *next,
+                          const int *done, int n)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(
+                n > 0 ? n : 1);
+        for (int i = 0; i < n; i++) {
+                int32_t leader = leader_of(k, parts[i]);
+                int first_of_leader = 1;
+                for (int j = 0; j < i && first_of_leader; j++)
+                        first_of_leader = leader_of(k, parts[j]) != leader;
+                if (!first_of_leader || (done[i] && leader < 0))
+                        continue;
+                int w = leader < 0 ? i : waker_for(k, leader, parts, done, n);
+                rd_kafka_topic_partition_list_add(l, topic, parts[w])->offset =
+                        next[w];
+        }
+        int woken = l->cnt;
+        /* timeout 0: asynchronous; an error only means no wake-up. */
+        rd_kafka_error_t *e = woken ? rd_kafka_seek_partitions(k->rk, l, 0)
+                                    : NULL;
+        if (e)
+                rd_kafka_error_destroy(e);
+        rd_kafka_topic_partition_list_destroy(l);
+        return woken;
 }
 
 int km_kafka_commit(km_kafka_t *k, const char *topic, const int32_t *parts,

@@ -58,6 +58,28 @@ void km_kafka_pause(km_kafka_t *k, const char *topic, int32_t partition);
 /* The next message or event, or NULL after timeout_ms. */
 rd_kafka_message_t *km_kafka_poll(km_kafka_t *k, int timeout_ms);
 
+/* Takes up to max messages or events that are queued now into msgs; when
+ * none is, waits up to timeout_ms for one.  Returns how many. */
+int km_kafka_take(km_kafka_t *k, rd_kafka_message_t **msgs, int max,
+                  int timeout_ms);
+
+/* 1 when the consumer queue held 90% or more of either of its bounds
+ * (messages, or bytes estimated from the average value size) before
+ * `taken` messages were taken from it: librdkafka may have stopped
+ * fetching, and would only look again at its next 1 s wake-up unless
+ * km_kafka_wake_fetcher() is called once the queue is drained. */
+int km_kafka_queue_was_full(km_kafka_t *k, int taken, double avg_value_bytes);
+
+/* Wakes the broker thread of each leader of the listed partitions with a
+ * seek of one of its partitions: a complete one (done[i], paused) to any
+ * offset, else an incomplete one to next[i], the offset the run reads next
+ * from it.  Call it only when no message is queued: a seek drops what was
+ * fetched for that partition before it (it is fetched again, from
+ * next[i]).  Returns how many partitions were sought. */
+int km_kafka_wake_fetcher(km_kafka_t *k, const char *topic,
+                          const int32_t *parts, const int64_t *next,
+                          const int *done, int n);
+
 /* Commits offsets (the next offset to read, per partition) to the group. */
 int km_kafka_commit(km_kafka_t *k, const char *topic, const int32_t *parts,
                     const int64_t *offsets, int n, char *err, size_t errlen);

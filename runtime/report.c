@@ -72,6 +72,16 @@ static json_t *ranges_json(const km_run_report_t *r)
         return a;
 }
 
+/* Seconds per stage, in the order data flows, and the fetcher wake-ups. */
+static json_t *stages_json(const km_run_stages_t *s)
+{
+        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "setup_s",
+                         s->setup, "resolve_s", s->resolve, "read_s", s->read,
+                         "parse_extract_s", s->parse_extract, "encode_s",
+                         s->encode, "other_s", s->other, "write_s", s->write,
+                         "fetch_wakeups", (json_int_t)s->fetch_wakeups);
+}
+
 void *km_run_report_json(const km_run_report_t *r)
 {
         const km_instance_t *in = &r->instance;
@@ -101,6 +111,7 @@ void *km_run_report_json(const km_run_report_t *r)
                             json_real(r->seconds > 0
                                               ? (double)r->records_read / r->seconds
                                               : 0.0));
+        json_object_set_new(o, "stages", stages_json(&r->stages));
         json_object_set_new(o, "partitions", ranges_json(r));
         json_object_set_new(o, "rejects_file",
                             r->rejects_path[0] ? json_string(r->rejects_path)
@@ -123,6 +134,16 @@ static void print_ranges(FILE *out, const km_run_report_t *r)
                         (long long)p->end_offset, (long long)p->rows,
                         (long long)p->rejected, (long long)p->out_of_window);
         }
+}
+
+static void print_stages(FILE *out, const km_run_stages_t *s)
+{
+        fprintf(out,
+                "  stages: setup %.2f s, resolve %.2f s, read %.2f s, "
+                "parse+extract %.2f s, encode %.2f s, other %.2f s, write "
+                "%.2f s\n",
+                s->setup, s->resolve, s->read, s->parse_extract, s->encode,
+                s->other, s->write);
 }
 
 void km_run_report_print(FILE *out, const km_run_report_t *r)
@@ -152,6 +173,7 @@ void km_run_report_print(FILE *out, const km_run_report_t *r)
         fprintf(out, "  %.1f MB in %.2f s, %.0f records/s\n",
                 (double)r->bytes / 1e6, r->seconds,
                 r->seconds > 0 ? (double)r->records_read / r->seconds : 0.0);
+        print_stages(out, &r->stages);
         print_ranges(out, r);
         if (r->rejects_path[0])
                 fprintf(out, "  rejected records: %s\n", r->rejects_path);

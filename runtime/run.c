@@ -28,6 +28,10 @@
 
 enum {
         POLL_MS = 100,
+        READ_BATCH = 256,   /* messages taken from librdkafka at once */
+        SAMPLE_EVERY = 16,  /* one record in 16 has its stages timed */
+        WAKE_RETRY_MS = 10, /* a fetcher wake-up unanswered is repeated */
+        WAKE_RETRIES = 5,   /* ... at most 5 times, waiting twice as long */
         DEFAULT_STALL_MS = 60000,
         PROGRESS_EVERY_MS = 500,
 };
@@ -37,6 +41,13 @@ static int64_t now_ms(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int64_t wall_ms(void)
@@ -349,11 +360,22 @@ static void to_record(km_run_ctx_t *c, rd_kafka_message_t *m, km_record_t *r)
                            m->key_len, m->payload, m->len, c->headers, n};
 }
 
+/* Maps and writes one record; one in SAMPLE_EVERY has both steps timed
+ * (three clock reads), from which the report estimates the stages. */
 static km_run_status_t write_record(km_run_ctx_t *c, km_window_part_t *p,
                                     const km_record_t *r)
 {
         char reason[512], err[1024];
-        if (km_mapper_map(c->mapper, r, c->cells, reason, sizeof(reason))) {
+        int sampled = (c->rep->records_read % SAMPLE_EVERY) == 0;
+        int64_t t0 = sampled ? now_ns() : 0;
+        int dirty = km_mapper_map(c->mapper, r, c->cells, reason,
+                                  sizeof(reason));
+        int64_t t1 = sampled ? now_ns() : 0;
+        if (sampled) {
+                c->sampled++;
+                c->sampled_map_ns += t1 - t0;
+        }
+        if (dirty) {
                 c->rep->rows_rejected++;
                 c->rejected_in[p - c->parts]++;
                 write_reject(c, r, reason);
@@ -372,7 +394,11 @@ static km_run_status_t write_record(km_run_ctx_t *c, km_window_part_t *p,
                                               "be written)");
                 return KM_RUN_OK;
         }
-        if (c->target->ops->write(c->target, c->cells, err, sizeof(err)))
+        int wrote = c->target->ops->write(c->target, c->cells, err,
+                                          sizeof(err));
+        if (sampled)
+                c->sampled_write_ns += now_ns() - t1;
+        if (wrote)
                 return fail(c, c->target->permanent ? KM_RUN_FAILED_FOR_GOOD
                                                     : KM_RUN_FAILED,
                             "%s", err);
@@ -407,9 +433,9 @@ static km_run_status_t on_record(km_run_ctx_t *c, rd_kafka_message_t *m,
         note_if_done(c, p, 0);
         km_run_status_t st = KM_RUN_OK;
         if (step == KM_STEP_WRITE) {
+                st = write_record(c, p, &r);
                 c->rep->records_read++;
                 c->rep->bytes += (int64_t)(r.key_len + r.value_len);
-                st = write_record(c, p, &r);
         }
         if (p->phase == KM_PHASE_DONE)
                 km_kafka_pause(c->kafka, c->sync->topic, p->partition);
@@ -482,6 +508,7 @@ static km_run_status_t assign_all(km_run_ctx_t *c)
                 c->last_activity[i] = t;
                 if (c->parts[i].phase == KM_PHASE_DONE)
                         continue;
+                c->assigned[i] = 1;
                 ids[n] = c->parts[i].partition;
                 offs[n++] = c->parts[i].read_from;
         }
@@ -505,10 +532,81 @@ static int64_t stall_timeout_ms(const km_run_options_t *o)
         return DEFAULT_STALL_MS;
 }
 
+/* Wakes librdkafka's fetcher after the queue was full (kafka.h), with
+ * every partition's next offset to choose from. */
+static void wake_fetcher(km_run_ctx_t *c)
+{
+        int32_t *ids = km_xcalloc((size_t)c->nparts + 1, sizeof(*ids));
+        int64_t *next = km_xcalloc((size_t)c->nparts + 1, sizeof(*next));
+        int *done = km_xcalloc((size_t)c->nparts + 1, sizeof(*done));
+        int n = 0;
+        for (int i = 0; i < c->nparts; i++) {
+                const km_window_part_t *p = &c->parts[i];
+                if (!c->assigned[i])
+                        continue; /* complete before reading: not assigned */
+                ids[n] = p->partition;
+                next[n] = p->last_offset >= 0 ? p->last_offset + 1
+                                              : p->read_from;
+                done[n++] = p->phase == KM_PHASE_DONE;
+        }
+        if (km_kafka_wake_fetcher(c->kafka, c->sync->topic, ids, next, done,
+                                  n) > 0)
+                c->rep->stages.fetch_wakeups++;
+        free(ids);
+        free(next);
+        free(done);
+}
+
+/* The next batch of messages and events into msgs.  When the queue is
+ * empty after having been full, the fetcher is woken before waiting; a
+ * wake-up can be lost (librdkafka may take it before it decides not to
+ * fetch), so until a message comes it is repeated after 10, 20, 40 ...
+ * 320 ms, then left to librdkafka's own 1 s wake-up. */
+static int take_batch(km_run_ctx_t *c, rd_kafka_message_t **msgs)
+{
+        int64_t t0 = now_ns();
+        int n = km_kafka_take(c->kafka, msgs, READ_BATCH, 0);
+        int wait_ms = POLL_MS;
+        if (n == 0) {
+                if (c->queue_was_full ||
+                    (c->wakes_unanswered > 0 &&
+                     c->wakes_unanswered <= WAKE_RETRIES)) {
+                        wake_fetcher(c);
+                        c->queue_was_full = 0;
+                        wait_ms = WAKE_RETRY_MS << c->wakes_unanswered;
+                        c->wakes_unanswered++;
+                }
+                n = km_kafka_take(c->kafka, msgs, READ_BATCH, wait_ms);
+        }
+        if (n > 0) {
+                double avg = c->values_seen
+                                     ? (double)c->value_bytes_seen /
+                                               (double)c->values_seen
+                                     : 0.0;
+                c->wakes_unanswered = 0;
+                if (!c->queue_was_full)
+                        c->queue_was_full =
+                                km_kafka_queue_was_full(c->kafka, n, avg);
+        }
+        c->read_ns += now_ns() - t0;
+        return n;
+}
+
+static km_run_status_t on_message(km_run_ctx_t *c, rd_kafka_message_t *m,
+                                  int64_t now)
+{
+        if (m->err)
+                return on_event(c, m);
+        c->values_seen++;
+        c->value_bytes_seen += (int64_t)m->len;
+        return on_record(c, m, now);
+}
+
 static km_run_status_t read_window(km_run_ctx_t *c)
 {
         int64_t stall = stall_timeout_ms(c->opts);
         int64_t last_progress = now_ms(), last_record = last_progress;
+        rd_kafka_message_t *msgs[READ_BATCH];
         km_run_status_t st;
         index_partitions(c);
         c->need_headers = maps_headers(c->sync);
@@ -520,13 +618,15 @@ static km_run_status_t read_window(km_run_ctx_t *c)
                                   "nothing was written");
                         break;
                 }
-                rd_kafka_message_t *m = km_kafka_poll(c->kafka, POLL_MS);
+                int n = take_batch(c, msgs);
                 int64_t t = now_ms();
-                if (m) {
-                        st = m->err ? on_event(c, m) : on_record(c, m, t);
-                        if (!m->err)
-                                last_record = t;
-                        rd_kafka_message_destroy(m);
+                for (int i = 0; i < n; i++) {
+                        if (st == KM_RUN_OK && !c->preview_full) {
+                                st = on_message(c, msgs[i], t);
+                                if (!msgs[i]->err)
+                                        last_record = t;
+                        }
+                        rd_kafka_message_destroy(msgs[i]);
                 }
                 close_idle(c, t);
                 if (c->opts->progress && t - last_progress >= PROGRESS_EVERY_MS) {
@@ -641,6 +741,28 @@ static void cleanup(km_run_ctx_t *c)
         free(c->part_index);
         free(c->written_in);
         free(c->rejected_in);
+        free(c->assigned);
+}
+
+/* The stages from the phase boundaries t0..t4 (ns) and the sampled
+ * per-record timings, scaled to every record. */
+static void add_stages(km_run_ctx_t *c, int64_t t0, int64_t t1, int64_t t2,
+                       int64_t t3, int64_t t4)
+{
+        km_run_stages_t *s = &c->rep->stages;
+        double scale = c->sampled ? (double)c->rep->records_read /
+                                            (double)c->sampled
+                                  : 0.0;
+        s->setup = (double)(t1 - t0) / 1e9;
+        s->resolve = (double)(t2 - t1) / 1e9;
+        s->read = (double)c->read_ns / 1e9;
+        s->parse_extract = (double)c->sampled_map_ns * scale / 1e9;
+        s->encode = (double)c->sampled_write_ns * scale / 1e9;
+        s->other = (double)(t3 - t2) / 1e9 - s->read - s->parse_extract -
+                   s->encode;
+        if (s->other < 0)
+                s->other = 0;
+        s->write = (double)(t4 - t3) / 1e9;
 }
 
 km_run_status_t km_run(const km_plan_t *plan, const km_sync_plan_t *sync,
@@ -656,22 +778,28 @@ km_run_status_t km_run(const km_plan_t *plan, const km_sync_plan_t *sync,
         c.started = now_ms();
         /* The target first: a missing table or a schema that does not fit
          * fails before a single record is read. */
+        int64_t t0 = now_ns();
         km_run_status_t st = prepare(&c, at);
         if (st == KM_RUN_OK)
                 st = open_target(&c);
         if (st == KM_RUN_OK)
                 st = open_kafka(&c);
+        int64_t t1 = now_ns();
         if (st == KM_RUN_OK)
                 st = plan_partitions(&c);
         if (st == KM_RUN_OK) {
                 c.last_activity = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
                 c.written_in = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
                 c.rejected_in = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
+                c.assigned = km_xcalloc((size_t)c.nparts + 1, sizeof(char));
         }
+        int64_t t2 = now_ns();
         if (st == KM_RUN_OK)
                 st = read_window(&c);
+        int64_t t3 = now_ns();
         if (st == KM_RUN_OK)
                 st = commit(&c);
+        add_stages(&c, t0, t1, t2, t3, now_ns());
         report->seconds = (double)(now_ms() - c.started) / 1000.0;
         report->status = st;
         cleanup(&c);

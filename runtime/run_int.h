@@ -30,6 +30,8 @@ typedef struct km_run_ctx {
         int64_t *last_activity; /* per partition, monotonic ms */
         int64_t *written_in;    /* rows written, per partition */
         int64_t *rejected_in;   /* dirty records, per partition */
+        char *assigned;         /* per partition: being read (not complete
+                                 * before reading began) */
         km_mapper_t *mapper;
         km_cell_t *cells;
         km_header_t *headers;
@@ -40,6 +42,15 @@ typedef struct km_run_ctx {
         int preview_full; /* the preview printed all it was asked for */
         int64_t started;  /* monotonic ms */
         int progress_shown;
+        /* Reading: librdkafka's queue was seen (nearly) full since the
+         * fetcher was last woken; values seen, for the average size. */
+        int queue_was_full;
+        int wakes_unanswered;   /* fetcher wake-ups since the last message */
+        int64_t values_seen, value_bytes_seen;
+        /* Stage timing: ns in km_kafka_take(), and the sums over the
+         * sampled records of mapping and of writing. */
+        int64_t read_ns;
+        int64_t sampled, sampled_map_ns, sampled_write_ns;
 } km_run_ctx_t;
 
 /* preview.c: a target that prints up to `limit` rows as JSON lines and

@@ -47,6 +47,24 @@ typedef struct km_run_options {
         void *hook_arg;
 } km_run_options_t;
 
+/* Where a run's wall time went, in seconds.  parse_extract and encode are
+ * estimated from one record in 16 whose steps are timed; the rest are
+ * measured.  The stages follow each other, so they add up to about the
+ * run's seconds ("other" is the reading loop's own bookkeeping). */
+typedef struct km_run_stages {
+        double setup;         /* plan instance, target opened, client made */
+        double resolve;       /* partitions, watermarks, window offsets */
+        double read;          /* taking records from librdkafka, waits too */
+        double parse_extract; /* the mapper: JSON paths, conversions */
+        double encode;        /* the target's per-row write: encoding and
+                               * buffered output */
+        double other;         /* the reading loop's own work */
+        double write;         /* the target's commit: flush, fsync and
+                               * rename, or the last blocks and the commit */
+        int64_t fetch_wakeups; /* librdkafka's fetcher woken after its
+                                * queue was full (runtime/kafka.h) */
+} km_run_stages_t;
+
 typedef struct km_run_report {
         km_run_status_t status;
         char error[1024];
@@ -63,6 +81,7 @@ typedef struct km_run_report {
         km_partition_range_t *ranges;
         int nranges;
         int committed;          /* the partition was replaced */
+        km_run_stages_t stages;
 } km_run_report_t;
 
 /* Runs the instance of `sync` scheduled at `at` (wall clock in its zone).
