@@ -23,6 +23,9 @@ enum { REQUEST_TIMEOUT_MS = 15000 };
 
 struct km_kafka {
         rd_kafka_t *rk;
+        /* What the client was made from, to make a sibling. */
+        const km_kafka_conn_t *conn;
+        char *brokers, *group;
         rd_kafka_queue_t *queue; /* the consumer queue, all partitions */
         int64_t queue_max_msgs;  /* queued.min.messages */
         int64_t queue_max_bytes; /* queued.max.messages.kbytes * 1024 */
@@ -117,8 +120,18 @@ static int64_t conf_number(const rd_kafka_conf_t *conf, const char *key,
         return strtoll(buf, NULL, 10);
 }
 
-km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
-                          const char *group, char *err, size_t errlen)
+/* A client that reads a record here and there: small fetches, a small
+ * queue, so that it never holds more than a few message sets. */
+static int probe_conf(rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+        return conf_set(conf, "queued.max.messages.kbytes", "2048", 0, err,
+                        errlen) ||
+               conf_set(conf, "fetch.max.bytes", "2097152", 0, err, errlen);
+}
+
+static km_kafka_t *open_client(const km_kafka_conn_t *conn,
+                               const char *brokers, const char *group,
+                               int probe, char *err, size_t errlen)
 {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         const char *b = brokers;
@@ -128,6 +141,7 @@ km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
                 b = setting_value(&s, conn->name, err, errlen);
         }
         if (!b || base_conf(conf, b, group, err, errlen) ||
+            (probe && probe_conf(conf, err, errlen)) ||
             apply_options(conf, conn, err, errlen)) {
                 rd_kafka_conf_destroy(conf);
                 return NULL;
@@ -147,10 +161,19 @@ km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
         rd_kafka_poll_set_consumer(rk);
         km_kafka_t *k = km_xcalloc(1, sizeof(*k));
         k->rk = rk;
+        k->conn = conn;
+        k->brokers = km_xstrdup(b);
+        k->group = km_xstrdup(group);
         k->queue = rd_kafka_queue_get_consumer(rk);
         k->queue_max_msgs = max_msgs;
         k->queue_max_bytes = max_kb * 1024;
         return k;
+}
+
+km_kafka_t *km_kafka_open(const km_kafka_conn_t *conn, const char *brokers,
+                          const char *group, char *err, size_t errlen)
+{
+        return open_client(conn, brokers, group, 0, err, errlen);
 }
 
 void km_kafka_close(km_kafka_t *k)
@@ -163,6 +186,8 @@ void km_kafka_close(km_kafka_t *k)
         rd_kafka_destroy(k->rk);
         free(k->leader_part);
         free(k->leader_id);
+        free(k->brokers);
+        free(k->group);
         free(k);
 }
 
@@ -322,16 +347,14 @@ static int index_of(const int32_t *parts, int n, int32_t id)
         return -1;
 }
 
-void km_kafka_timestamps_at(km_kafka_t *k, const char *topic,
+/* Reads the records at offsets[i] of parts[i] with client k. */
+static void read_timestamps(km_kafka_t *k, const char *topic,
                             const int32_t *parts, const int64_t *offsets,
                             int n, int64_t *ts)
 {
         char err[256];
         int missing = n;
-        for (int i = 0; i < n; i++)
-                ts[i] = -1;
-        if (n == 0 || km_kafka_assign(k, topic, parts, offsets, n, err,
-                                      sizeof(err)))
+        if (km_kafka_assign(k, topic, parts, offsets, n, err, sizeof(err)))
                 return;
         for (int waited = 0; waited < REQUEST_TIMEOUT_MS && missing > 0;
              waited += 100) {
@@ -342,10 +365,30 @@ void km_kafka_timestamps_at(km_kafka_t *k, const char *topic,
                 if (!m->err && i >= 0 && ts[i] < 0 && m->offset == offsets[i]) {
                         ts[i] = rd_kafka_message_timestamp(m, NULL);
                         missing--;
+                        /* Its other records are not needed: dropped. */
+                        km_kafka_pause(k, topic, parts[i]);
                 }
                 rd_kafka_message_destroy(m);
         }
         rd_kafka_assign(k->rk, NULL);
+}
+
+void km_kafka_timestamps_at(km_kafka_t *k, const char *topic,
+                            const int32_t *parts, const int64_t *offsets,
+                            int n, int64_t *ts)
+{
+        char err[256];
+        for (int i = 0; i < n; i++)
+                ts[i] = -1;
+        if (n == 0)
+                return;
+        /* A sibling client reads them: a partition assigned, unassigned
+         * and assigned again on one client waits for its fetcher's 1 s
+         * wake-up before the window's reading starts. */
+        km_kafka_t *once = open_client(k->conn, k->brokers, k->group, 1, err,
+                                       sizeof(err));
+        read_timestamps(once ? once : k, topic, parts, offsets, n, ts);
+        km_kafka_close(once);
 }
 
 /* The list librdkafka takes: each partition with its offset. */

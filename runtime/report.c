@@ -75,11 +75,13 @@ static json_t *ranges_json(const km_run_report_t *r)
 /* Seconds per stage, in the order data flows, and the fetcher wake-ups. */
 static json_t *stages_json(const km_run_stages_t *s)
 {
-        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "setup_s",
-                         s->setup, "resolve_s", s->resolve, "read_s", s->read,
-                         "parse_extract_s", s->parse_extract, "encode_s",
-                         s->encode, "other_s", s->other, "write_s", s->write,
-                         "fetch_wakeups", (json_int_t)s->fetch_wakeups);
+        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}",
+                         "setup_s", s->setup, "resolve_s", s->resolve,
+                         "read_s", s->read, "parse_extract_s",
+                         s->parse_extract, "encode_s", s->encode, "other_s",
+                         s->other, "map_wait_s", s->map_wait, "write_s",
+                         s->write, "fetch_wakeups",
+                         (json_int_t)s->fetch_wakeups);
 }
 
 void *km_run_report_json(const km_run_report_t *r)
@@ -140,8 +142,8 @@ static void print_stages(FILE *out, const km_run_stages_t *s)
 {
         fprintf(out,
                 "  stages: setup %.2f s, resolve %.2f s, read %.2f s, "
-                "parse+extract %.2f s, encode %.2f s, other %.2f s, write "
-                "%.2f s\n",
+                "parse+extract %.2f s (beside), encode %.2f s, other %.2f s, "
+                "write %.2f s\n",
                 s->setup, s->resolve, s->read, s->parse_extract, s->encode,
                 s->other, s->write);
 }

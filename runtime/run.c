@@ -23,13 +23,12 @@
 #include "kmsync/mapper.h"
 #include "kmsync/mock.h"
 #include "kmsync/window.h"
+#include "map_batch.h"
 #include "run_int.h"
 #include "util.h"
 
 enum {
         POLL_MS = 100,
-        READ_BATCH = 256,   /* messages taken from librdkafka at once */
-        SAMPLE_EVERY = 16,  /* one record in 16 has its stages timed */
         WAKE_RETRY_MS = 10, /* a fetcher wake-up unanswered is repeated */
         WAKE_RETRIES = 5,   /* ... at most 5 times, waiting twice as long */
         DEFAULT_STALL_MS = 60000,
@@ -360,55 +359,64 @@ static void to_record(km_run_ctx_t *c, rd_kafka_message_t *m, km_record_t *r)
                            m->key_len, m->payload, m->len, c->headers, n};
 }
 
-/* Maps and writes one record; one in SAMPLE_EVERY has both steps timed
- * (three clock reads), from which the report estimates the stages. */
-static km_run_status_t write_record(km_run_ctx_t *c, km_window_part_t *p,
-                                    const km_record_t *r)
+/* A dirty record: to the rejects file, and the run fails once there are
+ * more than ERRORS LIMIT of them. */
+static km_run_status_t reject(km_run_ctx_t *c, int part, const km_record_t *r,
+                              const char *reason)
 {
-        char reason[512], err[1024];
-        int sampled = (c->rep->records_read % SAMPLE_EVERY) == 0;
-        int64_t t0 = sampled ? now_ns() : 0;
-        int dirty = km_mapper_map(c->mapper, r, c->cells, reason,
-                                  sizeof(reason));
-        int64_t t1 = sampled ? now_ns() : 0;
-        if (sampled) {
-                c->sampled++;
-                c->sampled_map_ns += t1 - t0;
-        }
-        if (dirty) {
-                c->rep->rows_rejected++;
-                c->rejected_in[p - c->parts]++;
-                write_reject(c, r, reason);
-                if (c->rep->rows_rejected > c->sync->errors_limit)
-                        return fail(c, KM_RUN_FAILED_FOR_GOOD,
-                                    "%lld dirty records, more than ERRORS "
-                                    "LIMIT %lld (the last: %s [%d] offset "
-                                    "%lld: %s); they are in %s",
-                                    (long long)c->rep->rows_rejected,
-                                    (long long)c->sync->errors_limit,
-                                    r->topic, (int)r->partition,
-                                    (long long)r->offset, reason,
-                                    c->rep->rejects_path[0]
-                                            ? c->rep->rejects_path
+        c->rep->rows_rejected++;
+        c->rejected_in[part]++;
+        write_reject(c, r, reason);
+        if (c->rep->rows_rejected <= c->sync->errors_limit)
+                return KM_RUN_OK;
+        return fail(c, KM_RUN_FAILED_FOR_GOOD,
+                    "%lld dirty records, more than ERRORS LIMIT %lld (the "
+                    "last: %s [%d] offset %lld: %s); they are in %s",
+                    (long long)c->rep->rows_rejected,
+                    (long long)c->sync->errors_limit, r->topic,
+                    (int)r->partition, (long long)r->offset, reason,
+                    c->rep->rejects_path[0] ? c->rep->rejects_path
                                             : "(the rejects file could not "
                                               "be written)");
-                return KM_RUN_OK;
-        }
-        int wrote = c->target->ops->write(c->target, c->cells, err,
-                                          sizeof(err));
-        if (sampled)
-                c->sampled_write_ns += now_ns() - t1;
-        if (wrote)
-                return fail(c, c->target->permanent ? KM_RUN_FAILED_FOR_GOOD
-                                                    : KM_RUN_FAILED,
-                            "%s", err);
-        c->rep->rows_written++;
-        c->written_in[p - c->parts]++;
-        if (c->opts->preview_limit > 0 && km_run_preview_full(c->target))
-                c->preview_full = 1;
-        return KM_RUN_OK;
 }
 
+/* Writes the rows of a mapped batch to the target, in order, and the
+ * dirty records to the rejects file. */
+static km_run_status_t write_batch(km_run_ctx_t *c, const km_map_batch_t *b)
+{
+        char err[1024];
+        int64_t t0 = now_ns();
+        km_run_status_t st = KM_RUN_OK;
+        c->map_ns += b->map_ns;
+        for (int i = 0; i < b->nrecs && st == KM_RUN_OK && !c->preview_full;
+             i++) {
+                if (b->dirty[i]) {
+                        st = reject(c, b->part[i], &b->recs[i],
+                                    km_map_batch_reason(b, i));
+                        continue;
+                }
+                if (c->target->ops->write(
+                            c->target,
+                            km_map_batch_row(b, c->sync->ncolumns, i), err,
+                            sizeof(err))) {
+                        st = fail(c, c->target->permanent
+                                             ? KM_RUN_FAILED_FOR_GOOD
+                                             : KM_RUN_FAILED,
+                                  "%s", err);
+                        break;
+                }
+                c->rep->rows_written++;
+                c->written_in[b->part[i]]++;
+                if (c->opts->preview_limit > 0 &&
+                    km_run_preview_full(c->target))
+                        c->preview_full = 1;
+        }
+        c->write_ns += now_ns() - t0;
+        return st;
+}
+
+/* A record: through the window's bookkeeping, and into the filling batch
+ * when it is inside the window's offsets. */
 static km_run_status_t on_record(km_run_ctx_t *c, rd_kafka_message_t *m,
                                  int64_t now)
 {
@@ -431,15 +439,14 @@ static km_run_status_t on_record(km_run_ctx_t *c, rd_kafka_message_t *m,
                             (long long)c->win.start_ms);
         km_step_t step = km_window_step(p, &c->win, r.offset, r.timestamp_ms);
         note_if_done(c, p, 0);
-        km_run_status_t st = KM_RUN_OK;
         if (step == KM_STEP_WRITE) {
-                st = write_record(c, p, &r);
+                km_map_batch_add(c->filling, &r, (int)(p - c->parts));
                 c->rep->records_read++;
                 c->rep->bytes += (int64_t)(r.key_len + r.value_len);
         }
         if (p->phase == KM_PHASE_DONE)
                 km_kafka_pause(c->kafka, c->sync->topic, p->partition);
-        return st;
+        return KM_RUN_OK;
 }
 
 static km_run_status_t on_event(km_run_ctx_t *c, rd_kafka_message_t *m)
@@ -562,10 +569,10 @@ static void wake_fetcher(km_run_ctx_t *c)
  * wake-up can be lost (librdkafka may take it before it decides not to
  * fetch), so until a message comes it is repeated after 10, 20, 40 ...
  * 320 ms, then left to librdkafka's own 1 s wake-up. */
-static int take_batch(km_run_ctx_t *c, rd_kafka_message_t **msgs)
+static int take_batch(km_run_ctx_t *c, rd_kafka_message_t **msgs, int max)
 {
         int64_t t0 = now_ns();
-        int n = km_kafka_take(c->kafka, msgs, READ_BATCH, 0);
+        int n = km_kafka_take(c->kafka, msgs, max, 0);
         int wait_ms = POLL_MS;
         if (n == 0) {
                 if (c->queue_was_full ||
@@ -576,7 +583,7 @@ static int take_batch(km_run_ctx_t *c, rd_kafka_message_t **msgs)
                         wait_ms = WAKE_RETRY_MS << c->wakes_unanswered;
                         c->wakes_unanswered++;
                 }
-                n = km_kafka_take(c->kafka, msgs, READ_BATCH, wait_ms);
+                n = km_kafka_take(c->kafka, msgs, max, wait_ms);
         }
         if (n > 0) {
                 double avg = c->values_seen
@@ -602,15 +609,71 @@ static km_run_status_t on_message(km_run_ctx_t *c, rd_kafka_message_t *m,
         return on_record(c, m, now);
 }
 
+/* The messages just taken: through the window, into c->filling, which
+ * keeps them until its rows are written. */
+static km_run_status_t select_batch(km_run_ctx_t *c, int n, int64_t now,
+                                    int64_t *last_record)
+{
+        km_run_status_t st = KM_RUN_OK;
+        km_map_batch_t *b = c->filling;
+        int64_t t0 = now_ns();
+        for (int i = 0; i < n; i++) {
+                rd_kafka_message_t *m = b->msgs[b->nmsgs + i];
+                if (st == KM_RUN_OK)
+                        st = on_message(c, m, now);
+                if (!m->err)
+                        *last_record = now;
+        }
+        b->nmsgs += n;
+        c->select_ns += now_ns() - t0;
+        return st;
+}
+
+/* Hands the filling batch to the map worker once the previous one is
+ * mapped, then writes the previous one's rows while the worker maps. */
+static km_run_status_t pass_batch(km_run_ctx_t *c)
+{
+        int64_t t0 = now_ns();
+        km_map_worker_wait(c->worker);
+        c->wait_ns += now_ns() - t0;
+        km_map_batch_t *mapped = c->mapping;
+        c->mapping = c->filling;
+        km_map_worker_post(c->worker, c->mapping);
+        km_run_status_t st = KM_RUN_OK;
+        if (mapped) {
+                st = write_batch(c, mapped);
+                km_map_batch_clear(mapped);
+        }
+        c->filling = mapped ? mapped : c->spare;
+        return st;
+}
+
+/* The last batch: mapped and written. */
+static km_run_status_t finish_batches(km_run_ctx_t *c, km_run_status_t st)
+{
+        int64_t t0 = now_ns();
+        km_map_worker_wait(c->worker);
+        c->wait_ns += now_ns() - t0;
+        if (st == KM_RUN_OK && c->mapping)
+                st = write_batch(c, c->mapping);
+        return st;
+}
+
 static km_run_status_t read_window(km_run_ctx_t *c)
 {
         int64_t stall = stall_timeout_ms(c->opts);
         int64_t last_progress = now_ms(), last_record = last_progress;
-        rd_kafka_message_t *msgs[READ_BATCH];
         km_run_status_t st;
         index_partitions(c);
         c->need_headers = maps_headers(c->sync);
+        c->filling = km_map_batch_new(c->sync->ncolumns);
+        c->spare = km_map_batch_new(c->sync->ncolumns);
+        c->worker = km_map_worker_start(c->mapper, c->sync->ncolumns);
         st = assign_all(c);
+        /* A partition assigned again soon after being unassigned (as
+         * last_timestamps() does) can wait for the fetcher's 1 s wake-up
+         * like a full queue does: wake it if nothing comes at once. */
+        c->queue_was_full = 1;
         while (st == KM_RUN_OK && !all_done(c) && !c->preview_full) {
                 if (c->opts->cancel && *c->opts->cancel) {
                         st = fail(c, KM_RUN_FAILED,
@@ -618,16 +681,15 @@ static km_run_status_t read_window(km_run_ctx_t *c)
                                   "nothing was written");
                         break;
                 }
-                int n = take_batch(c, msgs);
+                km_map_batch_t *b = c->filling;
+                int n = take_batch(c, b->msgs + b->nmsgs,
+                                   KM_MAP_BATCH - b->nmsgs);
                 int64_t t = now_ms();
-                for (int i = 0; i < n; i++) {
-                        if (st == KM_RUN_OK && !c->preview_full) {
-                                st = on_message(c, msgs[i], t);
-                                if (!msgs[i]->err)
-                                        last_record = t;
-                        }
-                        rd_kafka_message_destroy(msgs[i]);
-                }
+                st = select_batch(c, n, t, &last_record);
+                /* A batch goes on full, or when nothing more came. */
+                if (st == KM_RUN_OK &&
+                    (b->nmsgs == KM_MAP_BATCH || n == 0 || all_done(c)))
+                        st = pass_batch(c);
                 close_idle(c, t);
                 if (c->opts->progress && t - last_progress >= PROGRESS_EVERY_MS) {
                         km_run_progress(c, t);
@@ -640,6 +702,9 @@ static km_run_status_t read_window(km_run_ctx_t *c)
                                   "unreachable?); nothing was written",
                                   (long long)(stall / 1000));
         }
+        if (st == KM_RUN_OK && c->filling->nmsgs > 0)
+                st = pass_batch(c);
+        st = finish_batches(c, st);
         if (c->opts->progress)
                 km_run_progress_end(c);
         return st;
@@ -717,12 +782,19 @@ static km_run_status_t prepare(km_run_ctx_t *c, const km_civil_t *at)
         c->mapper = km_mapper_new(c->sync, err, sizeof(err));
         if (!c->mapper)
                 return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
-        c->cells = km_xcalloc((size_t)c->sync->ncolumns + 1, sizeof(km_cell_t));
         return KM_RUN_OK;
 }
 
 static void cleanup(km_run_ctx_t *c)
 {
+        /* The worker first (it may be mapping), then the batches, whose
+         * messages go back to librdkafka before the client closes. */
+        km_map_worker_stop(c->worker);
+        km_map_batch_free(c->filling);
+        if (c->mapping != c->filling)
+                km_map_batch_free(c->mapping);
+        if (c->spare != c->filling && c->spare != c->mapping)
+                km_map_batch_free(c->spare);
         if (c->target_open)
                 c->target->ops->abort(c->target);
         km_target_free(c->target);
@@ -735,7 +807,6 @@ static void cleanup(km_run_ctx_t *c)
         if (c->rejects)
                 fclose(c->rejects);
         free(c->parts);
-        free(c->cells);
         free(c->headers);
         free(c->last_activity);
         free(c->part_index);
@@ -744,22 +815,19 @@ static void cleanup(km_run_ctx_t *c)
         free(c->assigned);
 }
 
-/* The stages from the phase boundaries t0..t4 (ns) and the sampled
- * per-record timings, scaled to every record. */
+/* The stages from the phase boundaries t0..t4 (ns) and the time each
+ * step of the reading loop took. */
 static void add_stages(km_run_ctx_t *c, int64_t t0, int64_t t1, int64_t t2,
                        int64_t t3, int64_t t4)
 {
         km_run_stages_t *s = &c->rep->stages;
-        double scale = c->sampled ? (double)c->rep->records_read /
-                                            (double)c->sampled
-                                  : 0.0;
         s->setup = (double)(t1 - t0) / 1e9;
         s->resolve = (double)(t2 - t1) / 1e9;
         s->read = (double)c->read_ns / 1e9;
-        s->parse_extract = (double)c->sampled_map_ns * scale / 1e9;
-        s->encode = (double)c->sampled_write_ns * scale / 1e9;
-        s->other = (double)(t3 - t2) / 1e9 - s->read - s->parse_extract -
-                   s->encode;
+        s->parse_extract = (double)c->map_ns / 1e9;
+        s->encode = (double)c->write_ns / 1e9;
+        s->map_wait = (double)c->wait_ns / 1e9;
+        s->other = (double)(t3 - t2) / 1e9 - s->read - s->encode;
         if (s->other < 0)
                 s->other = 0;
         s->write = (double)(t4 - t3) / 1e9;

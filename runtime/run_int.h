@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "kafka.h"
+#include "map_batch.h"
 #include "kmsync/mapper.h"
 #include "kmsync/mock.h"
 #include "kmsync/run.h"
@@ -33,7 +34,10 @@ typedef struct km_run_ctx {
         char *assigned;         /* per partition: being read (not complete
                                  * before reading began) */
         km_mapper_t *mapper;
-        km_cell_t *cells;
+        /* Batches (map_batch.h): being filled by the reading loop, being
+         * mapped by the worker, and one spare to fill next. */
+        km_map_batch_t *filling, *mapping, *spare;
+        km_map_worker_t *worker;
         km_header_t *headers;
         size_t header_cap;
         km_target_t *target;
@@ -47,10 +51,9 @@ typedef struct km_run_ctx {
         int queue_was_full;
         int wakes_unanswered;   /* fetcher wake-ups since the last message */
         int64_t values_seen, value_bytes_seen;
-        /* Stage timing: ns in km_kafka_take(), and the sums over the
-         * sampled records of mapping and of writing. */
-        int64_t read_ns;
-        int64_t sampled, sampled_map_ns, sampled_write_ns;
+        /* Stage timing, ns: taking messages, the window's bookkeeping,
+         * mapping (on the worker), waiting for the worker, writing rows. */
+        int64_t read_ns, select_ns, map_ns, wait_ns, write_ns;
 } km_run_ctx_t;
 
 /* preview.c: a target that prints up to `limit` rows as JSON lines and

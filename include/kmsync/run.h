@@ -47,10 +47,11 @@ typedef struct km_run_options {
         void *hook_arg;
 } km_run_options_t;
 
-/* Where a run's wall time went, in seconds.  parse_extract and encode are
- * estimated from one record in 16 whose steps are timed; the rest are
- * measured.  The stages follow each other, so they add up to about the
- * run's seconds ("other" is the reading loop's own bookkeeping). */
+/* Where a run's time went, in seconds.  The reading loop takes records
+ * (read), keeps those of the window (other) and writes mapped rows
+ * (encode) on one thread while a second one maps the next batch
+ * (parse_extract), so parse_extract overlaps the others; map_wait is the
+ * part of "other" the loop spent waiting for the mapper. */
 typedef struct km_run_stages {
         double setup;         /* plan instance, target opened, client made */
         double resolve;       /* partitions, watermarks, window offsets */
@@ -59,6 +60,7 @@ typedef struct km_run_stages {
         double encode;        /* the target's per-row write: encoding and
                                * buffered output */
         double other;         /* the reading loop's own work */
+        double map_wait;      /* ... of which waiting for the mapper */
         double write;         /* the target's commit: flush, fsync and
                                * rename, or the last blocks and the commit */
         int64_t fetch_wakeups; /* librdkafka's fetcher woken after its

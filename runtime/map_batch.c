@@ -1,0 +1,231 @@
+/* map_batch.c - batches of records and the thread that maps them
+ * (map_batch.h). */
+#include "map_batch.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+struct km_map_worker {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t changed;
+        km_mapper_t *mapper;
+        int ncolumns;
+        km_map_batch_t *job; /* posted, not yet mapped */
+        int quit;
+};
+
+static int64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ batches */
+
+km_map_batch_t *km_map_batch_new(int ncolumns)
+{
+        km_map_batch_t *b = km_xcalloc(1, sizeof(*b));
+        b->cells = km_xcalloc((size_t)KM_MAP_BATCH * (size_t)(ncolumns + 1),
+                              sizeof(km_cell_t));
+        return b;
+}
+
+void km_map_batch_clear(km_map_batch_t *b)
+{
+        for (int i = 0; i < b->nmsgs; i++)
+                rd_kafka_message_destroy(b->msgs[i]);
+        b->nmsgs = 0;
+        b->nrecs = 0;
+        b->nheaders = 0;
+        b->bytes_len = 0;
+        b->reasons_len = 0;
+        b->map_ns = 0;
+}
+
+void km_map_batch_free(km_map_batch_t *b)
+{
+        if (!b)
+                return;
+        km_map_batch_clear(b);
+        free(b->headers);
+        free(b->cells);
+        free(b->bytes);
+        free(b->reasons);
+        free(b);
+}
+
+void km_map_batch_add(km_map_batch_t *b, const km_record_t *r, int part)
+{
+        int i = b->nrecs++;
+        b->recs[i] = *r;
+        b->part[i] = part;
+        b->header_at[i] = b->nheaders;
+        if (b->nheaders + r->nheaders > b->header_cap) {
+                b->header_cap = (b->nheaders + r->nheaders) * 2 + 16;
+                b->headers = km_xrealloc(b->headers, b->header_cap *
+                                                             sizeof(km_header_t));
+        }
+        if (r->nheaders)
+                memcpy(b->headers + b->nheaders, r->headers,
+                       r->nheaders * sizeof(km_header_t));
+        b->nheaders += r->nheaders;
+}
+
+/* The records' headers point into b->headers, which may have moved while
+ * records were added. */
+static void point_headers(km_map_batch_t *b)
+{
+        for (int i = 0; i < b->nrecs; i++)
+                b->recs[i].headers =
+                        b->recs[i].nheaders ? b->headers + b->header_at[i]
+                                            : NULL;
+}
+
+/* Copies the strings of a row's cells (the mapper's bytes are only valid
+ * until its next call) into b->bytes; the cells keep offsets until
+ * point_strings(). */
+static void keep_strings(km_map_batch_t *b, km_cell_t *row, int ncolumns)
+{
+        for (int j = 0; j < ncolumns; j++) {
+                km_cell_t *c = &row[j];
+                if ((c->kind != KM_CELL_STRING && c->kind != KM_CELL_DECIMAL) ||
+                    !c->s)
+                        continue;
+                if (b->bytes_len + c->len + 1 > b->bytes_cap) {
+                        size_t cap = b->bytes_cap ? b->bytes_cap : 65536;
+                        while (cap < b->bytes_len + c->len + 1)
+                                cap *= 2;
+                        b->bytes = km_xrealloc(b->bytes, cap);
+                        b->bytes_cap = cap;
+                }
+                memcpy(b->bytes + b->bytes_len, c->s, c->len);
+                c->s = (const char *)(uintptr_t)(b->bytes_len + 1);
+                b->bytes_len += c->len;
+        }
+}
+
+/* Offsets (plus one, so that 0 stays NULL) back to pointers. */
+static void point_strings(km_map_batch_t *b, int ncolumns)
+{
+        for (int i = 0; i < b->nrecs; i++) {
+                if (b->dirty[i])
+                        continue;
+                km_cell_t *row = b->cells + (size_t)i * (size_t)ncolumns;
+                for (int j = 0; j < ncolumns; j++)
+                        if ((row[j].kind == KM_CELL_STRING ||
+                             row[j].kind == KM_CELL_DECIMAL) &&
+                            row[j].s)
+                                row[j].s = b->bytes +
+                                           ((uintptr_t)row[j].s - 1);
+        }
+}
+
+/* Keeps the reason a record is dirty. */
+static void keep_reason(km_map_batch_t *b, int i, const char *reason)
+{
+        size_t n = strlen(reason) + 1;
+        if (b->reasons_len + n > b->reasons_cap) {
+                b->reasons_cap = (b->reasons_len + n) * 2;
+                b->reasons = km_xrealloc(b->reasons, b->reasons_cap);
+        }
+        memcpy(b->reasons + b->reasons_len, reason, n);
+        b->reason_at[i] = b->reasons_len;
+        b->reasons_len += n;
+}
+
+static void map_batch(km_mapper_t *m, km_map_batch_t *b, int ncolumns)
+{
+        char reason[KM_MAP_REASON];
+        int64_t t0 = now_ns();
+        point_headers(b);
+        for (int i = 0; i < b->nrecs; i++) {
+                km_cell_t *row = b->cells + (size_t)i * (size_t)ncolumns;
+                b->dirty[i] = km_mapper_map(m, &b->recs[i], row, reason,
+                                            sizeof(reason)) != 0;
+                if (b->dirty[i])
+                        keep_reason(b, i, reason);
+                else
+                        keep_strings(b, row, ncolumns);
+        }
+        point_strings(b, ncolumns);
+        b->map_ns = now_ns() - t0;
+}
+
+/* ------------------------------------------------------------ the worker */
+
+static void *worker_main(void *arg)
+{
+        km_map_worker_t *w = arg;
+        pthread_mutex_lock(&w->lock);
+        for (;;) {
+                while (!w->job && !w->quit)
+                        pthread_cond_wait(&w->changed, &w->lock);
+                if (!w->job)
+                        break;
+                km_map_batch_t *b = w->job;
+                pthread_mutex_unlock(&w->lock);
+                map_batch(w->mapper, b, w->ncolumns);
+                pthread_mutex_lock(&w->lock);
+                w->job = NULL;
+                pthread_cond_broadcast(&w->changed);
+        }
+        pthread_mutex_unlock(&w->lock);
+        return NULL;
+}
+
+km_map_worker_t *km_map_worker_start(km_mapper_t *mapper, int ncolumns)
+{
+        km_map_worker_t *w = km_xcalloc(1, sizeof(*w));
+        w->mapper = mapper;
+        w->ncolumns = ncolumns;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->changed, NULL);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+                /* No thread: batches are mapped by the caller. */
+                w->thread = 0;
+                w->quit = -1;
+        }
+        return w;
+}
+
+void km_map_worker_post(km_map_worker_t *w, km_map_batch_t *b)
+{
+        if (w->quit < 0) {
+                map_batch(w->mapper, b, w->ncolumns);
+                return;
+        }
+        pthread_mutex_lock(&w->lock);
+        w->job = b;
+        pthread_cond_broadcast(&w->changed);
+        pthread_mutex_unlock(&w->lock);
+}
+
+void km_map_worker_wait(km_map_worker_t *w)
+{
+        pthread_mutex_lock(&w->lock);
+        while (w->job)
+                pthread_cond_wait(&w->changed, &w->lock);
+        pthread_mutex_unlock(&w->lock);
+}
+
+void km_map_worker_stop(km_map_worker_t *w)
+{
+        if (!w)
+                return;
+        if (w->quit >= 0) {
+                pthread_mutex_lock(&w->lock);
+                w->quit = 1;
+                pthread_cond_broadcast(&w->changed);
+                pthread_mutex_unlock(&w->lock);
+                pthread_join(w->thread, NULL);
+        }
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->changed);
+        free(w);
+}
