@@ -15,7 +15,8 @@ struct km_map_worker {
         pthread_cond_t changed;
         km_mapper_t *mapper;
         int ncolumns;
-        km_map_batch_t *job; /* posted, not yet mapped */
+        km_map_batch_t *job; /* posted, not yet all mapped */
+        uint64_t posted;     /* batches posted so far */
         int quit;
 };
 
@@ -43,8 +44,8 @@ void km_map_batch_clear(km_map_batch_t *b)
         b->nmsgs = 0;
         b->nrecs = 0;
         b->nheaders = 0;
-        b->bytes_len = 0;
-        b->reasons_len = 0;
+        for (int i = 0; i < KM_MAP_CHUNKS; i++)
+                b->arena[i].bytes_len = b->arena[i].reasons_len = 0;
         b->map_ns = 0;
 }
 
@@ -55,8 +56,10 @@ void km_map_batch_free(km_map_batch_t *b)
         km_map_batch_clear(b);
         free(b->headers);
         free(b->cells);
-        free(b->bytes);
-        free(b->reasons);
+        for (int i = 0; i < KM_MAP_CHUNKS; i++) {
+                free(b->arena[i].bytes);
+                free(b->arena[i].reasons);
+        }
         free(b);
 }
 
@@ -78,7 +81,7 @@ void km_map_batch_add(km_map_batch_t *b, const km_record_t *r, int part)
 }
 
 /* The records' headers point into b->headers, which may have moved while
- * records were added. */
+ * records were added: pointed once the batch is complete. */
 static void point_headers(km_map_batch_t *b)
 {
         for (int i = 0; i < b->nrecs; i++)
@@ -88,32 +91,33 @@ static void point_headers(km_map_batch_t *b)
 }
 
 /* Copies the strings of a row's cells (the mapper's bytes are only valid
- * until its next call) into b->bytes; the cells keep offsets until
- * point_strings(). */
-static void keep_strings(km_map_batch_t *b, km_cell_t *row, int ncolumns)
+ * until its next call) into the chunk's arena; the cells keep offsets
+ * until point_strings(). */
+static void keep_strings(km_map_arena_t *a, km_cell_t *row, int ncolumns)
 {
         for (int j = 0; j < ncolumns; j++) {
                 km_cell_t *c = &row[j];
                 if ((c->kind != KM_CELL_STRING && c->kind != KM_CELL_DECIMAL) ||
                     !c->s)
                         continue;
-                if (b->bytes_len + c->len + 1 > b->bytes_cap) {
-                        size_t cap = b->bytes_cap ? b->bytes_cap : 65536;
-                        while (cap < b->bytes_len + c->len + 1)
+                if (a->bytes_len + c->len + 1 > a->bytes_cap) {
+                        size_t cap = a->bytes_cap ? a->bytes_cap : 16384;
+                        while (cap < a->bytes_len + c->len + 1)
                                 cap *= 2;
-                        b->bytes = km_xrealloc(b->bytes, cap);
-                        b->bytes_cap = cap;
+                        a->bytes = km_xrealloc(a->bytes, cap);
+                        a->bytes_cap = cap;
                 }
-                memcpy(b->bytes + b->bytes_len, c->s, c->len);
-                c->s = (const char *)(uintptr_t)(b->bytes_len + 1);
-                b->bytes_len += c->len;
+                memcpy(a->bytes + a->bytes_len, c->s, c->len);
+                c->s = (const char *)(uintptr_t)(a->bytes_len + 1);
+                a->bytes_len += c->len;
         }
 }
 
 /* Offsets (plus one, so that 0 stays NULL) back to pointers. */
-static void point_strings(km_map_batch_t *b, int ncolumns)
+static void point_strings(km_map_batch_t *b, const km_map_arena_t *a,
+                          int from, int to, int ncolumns)
 {
-        for (int i = 0; i < b->nrecs; i++) {
+        for (int i = from; i < to; i++) {
                 if (b->dirty[i])
                         continue;
                 km_cell_t *row = b->cells + (size_t)i * (size_t)ncolumns;
@@ -121,40 +125,68 @@ static void point_strings(km_map_batch_t *b, int ncolumns)
                         if ((row[j].kind == KM_CELL_STRING ||
                              row[j].kind == KM_CELL_DECIMAL) &&
                             row[j].s)
-                                row[j].s = b->bytes +
+                                row[j].s = a->bytes +
                                            ((uintptr_t)row[j].s - 1);
         }
 }
 
-/* Keeps the reason a record is dirty. */
-static void keep_reason(km_map_batch_t *b, int i, const char *reason)
+/* Keeps the reason record i is dirty. */
+static void keep_reason(km_map_batch_t *b, km_map_arena_t *a, int i,
+                        const char *reason)
 {
         size_t n = strlen(reason) + 1;
-        if (b->reasons_len + n > b->reasons_cap) {
-                b->reasons_cap = (b->reasons_len + n) * 2;
-                b->reasons = km_xrealloc(b->reasons, b->reasons_cap);
+        if (a->reasons_len + n > a->reasons_cap) {
+                a->reasons_cap = (a->reasons_len + n) * 2;
+                a->reasons = km_xrealloc(a->reasons, a->reasons_cap);
         }
-        memcpy(b->reasons + b->reasons_len, reason, n);
-        b->reason_at[i] = b->reasons_len;
-        b->reasons_len += n;
+        memcpy(a->reasons + a->reasons_len, reason, n);
+        b->reason_at[i] = a->reasons_len;
+        a->reasons_len += n;
 }
 
-static void map_batch(km_mapper_t *m, km_map_batch_t *b, int ncolumns)
+static void map_chunk(km_mapper_t *m, km_map_batch_t *b, int chunk,
+                      int ncolumns)
 {
         char reason[KM_MAP_REASON];
-        int64_t t0 = now_ns();
-        point_headers(b);
-        for (int i = 0; i < b->nrecs; i++) {
+        km_map_arena_t *a = &b->arena[chunk];
+        int from = chunk * KM_MAP_CHUNK;
+        int to = from + KM_MAP_CHUNK < b->nrecs ? from + KM_MAP_CHUNK
+                                                : b->nrecs;
+        for (int i = from; i < to; i++) {
                 km_cell_t *row = b->cells + (size_t)i * (size_t)ncolumns;
                 b->dirty[i] = km_mapper_map(m, &b->recs[i], row, reason,
                                             sizeof(reason)) != 0;
                 if (b->dirty[i])
-                        keep_reason(b, i, reason);
+                        keep_reason(b, a, i, reason);
                 else
-                        keep_strings(b, row, ncolumns);
+                        keep_strings(a, row, ncolumns);
         }
-        point_strings(b, ncolumns);
-        b->map_ns = now_ns() - t0;
+        point_strings(b, a, from, to, ncolumns);
+}
+
+/* Takes chunks of b and maps them until none is left; the thread that
+ * maps the last one clears the worker's job.  Returns with w->lock held. */
+static void map_chunks(km_map_worker_t *w, km_map_batch_t *b,
+                       km_mapper_t *m)
+{
+        for (;;) {
+                int chunk = __atomic_fetch_add(&b->next_chunk, 1,
+                                               __ATOMIC_ACQ_REL);
+                if (chunk >= b->nchunks)
+                        break;
+                int64_t t0 = now_ns();
+                map_chunk(m, b, chunk, w->ncolumns);
+                __atomic_fetch_add(&b->map_ns, now_ns() - t0,
+                                   __ATOMIC_RELAXED);
+                if (__atomic_add_fetch(&b->chunks_done, 1, __ATOMIC_ACQ_REL) ==
+                    b->nchunks) {
+                        pthread_mutex_lock(&w->lock);
+                        w->job = NULL;
+                        pthread_cond_broadcast(&w->changed);
+                        return;
+                }
+        }
+        pthread_mutex_lock(&w->lock);
 }
 
 /* ------------------------------------------------------------ the worker */
@@ -162,18 +194,17 @@ static void map_batch(km_mapper_t *m, km_map_batch_t *b, int ncolumns)
 static void *worker_main(void *arg)
 {
         km_map_worker_t *w = arg;
+        uint64_t seen = 0;
         pthread_mutex_lock(&w->lock);
         for (;;) {
-                while (!w->job && !w->quit)
+                while ((!w->job || w->posted == seen) && !w->quit)
                         pthread_cond_wait(&w->changed, &w->lock);
-                if (!w->job)
+                if (!w->job || w->posted == seen)
                         break;
+                seen = w->posted;
                 km_map_batch_t *b = w->job;
                 pthread_mutex_unlock(&w->lock);
-                map_batch(w->mapper, b, w->ncolumns);
-                pthread_mutex_lock(&w->lock);
-                w->job = NULL;
-                pthread_cond_broadcast(&w->changed);
+                map_chunks(w, b, w->mapper);
         }
         pthread_mutex_unlock(&w->lock);
         return NULL;
@@ -186,23 +217,35 @@ km_map_worker_t *km_map_worker_start(km_mapper_t *mapper, int ncolumns)
         w->ncolumns = ncolumns;
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->changed, NULL);
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-                /* No thread: batches are mapped by the caller. */
-                w->thread = 0;
-                w->quit = -1;
-        }
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+                w->quit = -1; /* no thread: the caller maps every chunk */
         return w;
 }
 
 void km_map_worker_post(km_map_worker_t *w, km_map_batch_t *b)
 {
-        if (w->quit < 0) {
-                map_batch(w->mapper, b, w->ncolumns);
+        point_headers(b);
+        b->next_chunk = 0;
+        b->chunks_done = 0;
+        b->map_ns = 0;
+        b->nchunks = (b->nrecs + KM_MAP_CHUNK - 1) / KM_MAP_CHUNK;
+        if (b->nchunks == 0)
                 return;
-        }
         pthread_mutex_lock(&w->lock);
         w->job = b;
+        w->posted++;
         pthread_cond_broadcast(&w->changed);
+        pthread_mutex_unlock(&w->lock);
+}
+
+void km_map_worker_help(km_map_worker_t *w, km_mapper_t *mapper)
+{
+        pthread_mutex_lock(&w->lock);
+        km_map_batch_t *b = w->job;
+        pthread_mutex_unlock(&w->lock);
+        if (!b)
+                return;
+        map_chunks(w, b, mapper);
         pthread_mutex_unlock(&w->lock);
 }
 
@@ -219,6 +262,7 @@ void km_map_worker_stop(km_map_worker_t *w)
         if (!w)
                 return;
         if (w->quit >= 0) {
+                km_map_worker_wait(w);
                 pthread_mutex_lock(&w->lock);
                 w->quit = 1;
                 pthread_cond_broadcast(&w->changed);

@@ -630,7 +630,8 @@ static km_run_status_t select_batch(km_run_ctx_t *c, int n, int64_t now,
 }
 
 /* Hands the filling batch to the map worker once the previous one is
- * mapped, then writes the previous one's rows while the worker maps. */
+ * mapped, writes the previous one's rows while the worker maps, then
+ * shares the mapping. */
 static km_run_status_t pass_batch(km_run_ctx_t *c)
 {
         int64_t t0 = now_ns();
@@ -645,6 +646,8 @@ static km_run_status_t pass_batch(km_run_ctx_t *c)
                 km_map_batch_clear(mapped);
         }
         c->filling = mapped ? mapped : c->spare;
+        /* What the worker has not taken yet is mapped here too. */
+        km_map_worker_help(c->worker, c->own_mapper);
         return st;
 }
 
@@ -780,7 +783,9 @@ static km_run_status_t prepare(km_run_ctx_t *c, const km_civil_t *at)
                                        ? KM_WINDOW_END_IDLE
                                        : KM_WINDOW_END_AT_HIGH};
         c->mapper = km_mapper_new(c->sync, err, sizeof(err));
-        if (!c->mapper)
+        c->own_mapper = c->mapper ? km_mapper_new(c->sync, err, sizeof(err))
+                                  : NULL;
+        if (!c->mapper || !c->own_mapper)
                 return fail(c, KM_RUN_FAILED_FOR_GOOD, "%s", err);
         return KM_RUN_OK;
 }
@@ -804,6 +809,7 @@ static void cleanup(km_run_ctx_t *c)
                                       c->opts->hook_arg);
         km_mock_stop(c->mock);
         km_mapper_free(c->mapper);
+        km_mapper_free(c->own_mapper);
         if (c->rejects)
                 fclose(c->rejects);
         free(c->parts);

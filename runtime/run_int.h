@@ -33,7 +33,8 @@ typedef struct km_run_ctx {
         int64_t *rejected_in;   /* dirty records, per partition */
         char *assigned;         /* per partition: being read (not complete
                                  * before reading began) */
-        km_mapper_t *mapper;
+        km_mapper_t *mapper;     /* the map worker's */
+        km_mapper_t *own_mapper; /* the reading thread's, when it helps */
         /* Batches (map_batch.h): being filled by the reading loop, being
          * mapped by the worker, and one spare to fill next. */
         km_map_batch_t *filling, *mapping, *spare;
