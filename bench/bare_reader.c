@@ -68,7 +68,7 @@ static rd_kafka_t *open_consumer(const char *brokers)
                 {"enable.partition.eof", "true"},
                 {"auto.offset.reset", "error"},
                 {"queued.max.messages.kbytes", "16384"},
-                {"fetch.max.bytes", "16777216"},
+                {"fetch.max.bytes", "4194304"},
                 {"topic.metadata.refresh.interval.ms", "10000"},
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();

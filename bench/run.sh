@@ -428,15 +428,16 @@ print("kmsync stage counters (the run report's \"stages\")")
 stages = (k or {}).get("report", {}).get("stages") if k else None
 if isinstance(stages, dict) and stages:
     total = (k or {}).get("own_s") or 0
+    notes = {"parse_extract_s": "  (on both threads, beside the others)",
+             "map_wait_s": "  (part of other_s)"}
     for name, v in stages.items():
-        if isinstance(v, (int, float)):
+        if name.endswith("_s") and isinstance(v, (int, float)):
             share = " (%4.1f%% of the run's %.2f s)" % (100 * v / total, total) if total else ""
-            print("  %-16s %10.3f%s" % (name, v, share))
+            print("  %-16s %8.3f s%s%s" % (name, v, share, notes.get(name, "")))
         else:
             print("  %-16s %s" % (name, json.dumps(v)))
 else:
-    print("  not in the run report: `kmsync run --json` has no \"stages\" object yet")
-    print("  (read, resolve, parse+extract, encode, write; the lead adds them).")
+    print("  not in the run report: this kmsync's `run --json` has no \"stages\" object")
 print()
 
 print("peak RSS, 200 B records over 256 partitions (target: 4M within 10% of 1M, under 128 MB)")

@@ -1,5 +1,8 @@
 /* map_batch.c - batches of records and the thread that maps them
  * (map_batch.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_setname_np */
+#endif
 #include "map_batch.h"
 
 #include <pthread.h>
@@ -219,6 +222,8 @@ km_map_worker_t *km_map_worker_start(km_mapper_t *mapper, int ncolumns)
         pthread_cond_init(&w->changed, NULL);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
                 w->quit = -1; /* no thread: the caller maps every chunk */
+        else
+                pthread_setname_np(w->thread, "kmsync:map");
         return w;
 }
 
