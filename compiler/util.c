@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <ctype.h>
+#include <time.h>
 
 static void out_of_memory(size_t n)
 {
@@ -181,4 +182,11 @@ size_t km_json_escape_byte(unsigned char c, char out[6])
         out[4] = hex[c >> 4];
         out[5] = hex[c & 15];
         return 6;
+}
+
+int64_t km_monotonic_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

@@ -1,11 +1,13 @@
 /* util.h - small helpers every stage uses: allocation that aborts on
- * out-of-memory, a growable byte buffer, and printf into a new string.
+ * out-of-memory, a growable byte buffer, printf into a new string, and
+ * the monotonic clock.
  * Private to libkmsync. */
 #ifndef KMSYNC_UTIL_H
 #define KMSYNC_UTIL_H
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +34,9 @@ void km_buf_printf(km_buf_t *b, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 /* Hands the string to the caller ("" when empty) and resets the buffer. */
 char *km_buf_take(km_buf_t *b);
+
+/* CLOCK_MONOTONIC in nanoseconds: for durations and deadlines. */
+int64_t km_monotonic_ns(void);
 
 /* Case-insensitive ASCII comparison. */
 int km_strcaseeq(const char *a, const char *b);

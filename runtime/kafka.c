@@ -429,11 +429,6 @@ void km_kafka_pause(km_kafka_t *k, const char *topic, int32_t partition)
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-rd_kafka_message_t *km_kafka_poll(km_kafka_t *k, int timeout_ms)
-{
-        return rd_kafka_consumer_poll(k->rk, timeout_ms);
-}
-
 int km_kafka_take(km_kafka_t *k, rd_kafka_message_t **msgs, int max,
                   int timeout_ms)
 {
@@ -453,49 +448,45 @@ int km_kafka_queue_was_full(km_kafka_t *k, int taken, double avg_value_bytes)
                queued * avg_value_bytes >= 0.9 * (double)k->queue_max_bytes;
 }
 
-/* Index of the partition to seek for leader `leader` among parts: a
- * complete one if there is (it is paused, so the seek moves nothing),
- * else the first incomplete one. */
-static int waker_for(const km_kafka_t *k, int32_t leader, const int32_t *parts,
-                     const int *done, int n)
-{
-        int pick = -1;
-        for (int i = 0; i < n; i++) {
-                if (leader_of(k, parts[i]) != leader)
-                        continue;
-                if (done[i])
-                        return i;
-                if (pick < 0)
-                        pick = i;
-        }
-        return pick;
-}
-
 int km_kafka_wake_fetcher(km_kafka_t *k, const char *topic,
                           const int32_t *parts, const int64_t *next,
                           const int *done, int n)
 {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(
-                n > 0 ? n : 1);
+        /* One partition per leader: a complete one if there is (it is
+         * paused, so the seek moves nothing), else the first incomplete
+         * one.  A partition of unknown leader is its own. */
+        int32_t *leader = km_xcalloc((size_t)n + 1, sizeof(*leader));
+        int *pick = km_xcalloc((size_t)n + 1, sizeof(*pick));
+        int npicks = 0;
         for (int i = 0; i < n; i++) {
-                int32_t leader = leader_of(k, parts[i]);
-                int first_of_leader = 1;
-                for (int j = 0; j < i && first_of_leader; j++)
-                        first_of_leader = leader_of(k, parts[j]) != leader;
-                if (!first_of_leader || (done[i] && leader < 0))
-                        continue;
-                int w = leader < 0 ? i : waker_for(k, leader, parts, done, n);
-                rd_kafka_topic_partition_list_add(l, topic, parts[w])->offset =
-                        next[w];
+                int32_t l = leader_of(k, parts[i]);
+                int j = 0;
+                while (l >= 0 && j < npicks && leader[j] != l)
+                        j++;
+                if (l < 0 || j == npicks) {
+                        if (l < 0 && done[i])
+                                continue;
+                        j = npicks++;
+                        leader[j] = l;
+                        pick[j] = i;
+                } else if (done[i] && !done[pick[j]]) {
+                        pick[j] = i;
+                }
         }
-        int woken = l->cnt;
+        rd_kafka_topic_partition_list_t *list =
+                rd_kafka_topic_partition_list_new(npicks > 0 ? npicks : 1);
+        for (int j = 0; j < npicks; j++)
+                rd_kafka_topic_partition_list_add(list, topic, parts[pick[j]])
+                        ->offset = next[pick[j]];
         /* timeout 0: asynchronous; an error only means no wake-up. */
-        rd_kafka_error_t *e = woken ? rd_kafka_seek_partitions(k->rk, l, 0)
-                                    : NULL;
+        rd_kafka_error_t *e = npicks ? rd_kafka_seek_partitions(k->rk, list, 0)
+                                     : NULL;
         if (e)
                 rd_kafka_error_destroy(e);
-        rd_kafka_topic_partition_list_destroy(l);
-        return woken;
+        rd_kafka_topic_partition_list_destroy(list);
+        free(leader);
+        free(pick);
+        return npicks;
 }
 
 int km_kafka_commit(km_kafka_t *k, const char *topic, const int32_t *parts,

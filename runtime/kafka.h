@@ -55,9 +55,6 @@ int km_kafka_assign(km_kafka_t *k, const char *topic, const int32_t *parts,
 /* Stops fetching one partition (its window is complete). */
 void km_kafka_pause(km_kafka_t *k, const char *topic, int32_t partition);
 
-/* The next message or event, or NULL after timeout_ms. */
-rd_kafka_message_t *km_kafka_poll(km_kafka_t *k, int timeout_ms);
-
 /* Takes up to max messages or events that are queued now into msgs; when
  * none is, waits up to timeout_ms for one.  Returns how many. */
 int km_kafka_take(km_kafka_t *k, rd_kafka_message_t **msgs, int max,

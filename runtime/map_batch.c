@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util.h"
 
@@ -22,13 +21,6 @@ struct km_map_worker {
         uint64_t posted;     /* batches posted so far */
         int quit;
 };
-
-static int64_t now_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------ batches */
 
@@ -177,9 +169,9 @@ static void map_chunks(km_map_worker_t *w, km_map_batch_t *b,
                                                __ATOMIC_ACQ_REL);
                 if (chunk >= b->nchunks)
                         break;
-                int64_t t0 = now_ns();
+                int64_t t0 = km_monotonic_ns();
                 map_chunk(m, b, chunk, w->ncolumns);
-                __atomic_fetch_add(&b->map_ns, now_ns() - t0,
+                __atomic_fetch_add(&b->map_ns, km_monotonic_ns() - t0,
                                    __ATOMIC_RELAXED);
                 if (__atomic_add_fetch(&b->chunks_done, 1, __ATOMIC_ACQ_REL) ==
                     b->nchunks) {

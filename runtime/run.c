@@ -37,16 +37,7 @@ enum {
 
 static int64_t now_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        return km_monotonic_ns() / 1000000;
 }
 
 static int64_t wall_ms(void)
@@ -385,7 +376,7 @@ static km_run_status_t reject(km_run_ctx_t *c, int part, const km_record_t *r,
 static km_run_status_t write_batch(km_run_ctx_t *c, const km_map_batch_t *b)
 {
         char err[1024];
-        int64_t t0 = now_ns();
+        int64_t t0 = km_monotonic_ns();
         km_run_status_t st = KM_RUN_OK;
         c->map_ns += b->map_ns;
         for (int i = 0; i < b->nrecs && st == KM_RUN_OK && !c->preview_full;
@@ -411,7 +402,7 @@ static km_run_status_t write_batch(km_run_ctx_t *c, const km_map_batch_t *b)
                     km_run_preview_full(c->target))
                         c->preview_full = 1;
         }
-        c->write_ns += now_ns() - t0;
+        c->write_ns += km_monotonic_ns() - t0;
         return st;
 }
 
@@ -571,7 +562,7 @@ static void wake_fetcher(km_run_ctx_t *c)
  * 320 ms, then left to librdkafka's own 1 s wake-up. */
 static int take_batch(km_run_ctx_t *c, rd_kafka_message_t **msgs, int max)
 {
-        int64_t t0 = now_ns();
+        int64_t t0 = km_monotonic_ns();
         int n = km_kafka_take(c->kafka, msgs, max, 0);
         int wait_ms = POLL_MS;
         if (n == 0) {
@@ -595,7 +586,7 @@ static int take_batch(km_run_ctx_t *c, rd_kafka_message_t **msgs, int max)
                         c->queue_was_full =
                                 km_kafka_queue_was_full(c->kafka, n, avg);
         }
-        c->read_ns += now_ns() - t0;
+        c->read_ns += km_monotonic_ns() - t0;
         return n;
 }
 
@@ -616,7 +607,6 @@ static km_run_status_t select_batch(km_run_ctx_t *c, int n, int64_t now,
 {
         km_run_status_t st = KM_RUN_OK;
         km_map_batch_t *b = c->filling;
-        int64_t t0 = now_ns();
         for (int i = 0; i < n; i++) {
                 rd_kafka_message_t *m = b->msgs[b->nmsgs + i];
                 if (st == KM_RUN_OK)
@@ -625,27 +615,29 @@ static km_run_status_t select_batch(km_run_ctx_t *c, int n, int64_t now,
                         *last_record = now;
         }
         b->nmsgs += n;
-        c->select_ns += now_ns() - t0;
         return st;
+}
+
+/* Waits until the worker has mapped the batch posted last. */
+static void wait_mapped(km_run_ctx_t *c)
+{
+        int64_t t0 = km_monotonic_ns();
+        km_map_worker_wait(c->worker);
+        c->wait_ns += km_monotonic_ns() - t0;
 }
 
 /* Hands the filling batch to the map worker once the previous one is
  * mapped, writes the previous one's rows while the worker maps, then
- * shares the mapping. */
+ * shares the mapping.  The two batches swap roles. */
 static km_run_status_t pass_batch(km_run_ctx_t *c)
 {
-        int64_t t0 = now_ns();
-        km_map_worker_wait(c->worker);
-        c->wait_ns += now_ns() - t0;
+        wait_mapped(c);
         km_map_batch_t *mapped = c->mapping;
         c->mapping = c->filling;
         km_map_worker_post(c->worker, c->mapping);
-        km_run_status_t st = KM_RUN_OK;
-        if (mapped) {
-                st = write_batch(c, mapped);
-                km_map_batch_clear(mapped);
-        }
-        c->filling = mapped ? mapped : c->spare;
+        km_run_status_t st = write_batch(c, mapped);
+        km_map_batch_clear(mapped);
+        c->filling = mapped;
         /* What the worker has not taken yet is mapped here too. */
         km_map_worker_help(c->worker, c->own_mapper);
         return st;
@@ -654,10 +646,8 @@ static km_run_status_t pass_batch(km_run_ctx_t *c)
 /* The last batch: mapped and written. */
 static km_run_status_t finish_batches(km_run_ctx_t *c, km_run_status_t st)
 {
-        int64_t t0 = now_ns();
-        km_map_worker_wait(c->worker);
-        c->wait_ns += now_ns() - t0;
-        if (st == KM_RUN_OK && c->mapping)
+        wait_mapped(c);
+        if (st == KM_RUN_OK)
                 st = write_batch(c, c->mapping);
         return st;
 }
@@ -670,7 +660,7 @@ static km_run_status_t read_window(km_run_ctx_t *c)
         index_partitions(c);
         c->need_headers = maps_headers(c->sync);
         c->filling = km_map_batch_new(c->sync->ncolumns);
-        c->spare = km_map_batch_new(c->sync->ncolumns);
+        c->mapping = km_map_batch_new(c->sync->ncolumns); /* empty */
         c->worker = km_map_worker_start(c->mapper, c->sync->ncolumns);
         st = assign_all(c);
         /* A partition assigned again soon after being unassigned (as
@@ -796,10 +786,7 @@ static void cleanup(km_run_ctx_t *c)
          * messages go back to librdkafka before the client closes. */
         km_map_worker_stop(c->worker);
         km_map_batch_free(c->filling);
-        if (c->mapping != c->filling)
-                km_map_batch_free(c->mapping);
-        if (c->spare != c->filling && c->spare != c->mapping)
-                km_map_batch_free(c->spare);
+        km_map_batch_free(c->mapping);
         if (c->target_open)
                 c->target->ops->abort(c->target);
         km_target_free(c->target);
@@ -852,13 +839,13 @@ km_run_status_t km_run(const km_plan_t *plan, const km_sync_plan_t *sync,
         c.started = now_ms();
         /* The target first: a missing table or a schema that does not fit
          * fails before a single record is read. */
-        int64_t t0 = now_ns();
+        int64_t t0 = km_monotonic_ns();
         km_run_status_t st = prepare(&c, at);
         if (st == KM_RUN_OK)
                 st = open_target(&c);
         if (st == KM_RUN_OK)
                 st = open_kafka(&c);
-        int64_t t1 = now_ns();
+        int64_t t1 = km_monotonic_ns();
         if (st == KM_RUN_OK)
                 st = plan_partitions(&c);
         if (st == KM_RUN_OK) {
@@ -867,13 +854,13 @@ km_run_status_t km_run(const km_plan_t *plan, const km_sync_plan_t *sync,
                 c.rejected_in = km_xcalloc((size_t)c.nparts + 1, sizeof(int64_t));
                 c.assigned = km_xcalloc((size_t)c.nparts + 1, sizeof(char));
         }
-        int64_t t2 = now_ns();
+        int64_t t2 = km_monotonic_ns();
         if (st == KM_RUN_OK)
                 st = read_window(&c);
-        int64_t t3 = now_ns();
+        int64_t t3 = km_monotonic_ns();
         if (st == KM_RUN_OK)
                 st = commit(&c);
-        add_stages(&c, t0, t1, t2, t3, now_ns());
+        add_stages(&c, t0, t1, t2, t3, km_monotonic_ns());
         report->seconds = (double)(now_ms() - c.started) / 1000.0;
         report->status = st;
         cleanup(&c);

@@ -35,9 +35,9 @@ typedef struct km_run_ctx {
                                  * before reading began) */
         km_mapper_t *mapper;     /* the map worker's */
         km_mapper_t *own_mapper; /* the reading thread's, when it helps */
-        /* Batches (map_batch.h): being filled by the reading loop, being
-         * mapped by the worker, and one spare to fill next. */
-        km_map_batch_t *filling, *mapping, *spare;
+        /* Batches (map_batch.h): one being filled by the reading loop,
+         * the other mapped by the worker (empty at first); they swap. */
+        km_map_batch_t *filling, *mapping;
         km_map_worker_t *worker;
         km_header_t *headers;
         size_t header_cap;
@@ -52,9 +52,9 @@ typedef struct km_run_ctx {
         int queue_was_full;
         int wakes_unanswered;   /* fetcher wake-ups since the last message */
         int64_t values_seen, value_bytes_seen;
-        /* Stage timing, ns: taking messages, the window's bookkeeping,
-         * mapping (on the worker), waiting for the worker, writing rows. */
-        int64_t read_ns, select_ns, map_ns, wait_ns, write_ns;
+        /* Stage timing, ns: taking messages, mapping (both threads),
+         * waiting for the worker, writing rows. */
+        int64_t read_ns, map_ns, wait_ns, write_ns;
 } km_run_ctx_t;
 
 /* preview.c: a target that prints up to `limit` rows as JSON lines and

@@ -318,9 +318,7 @@ static void wait_for(loop_t *l, int64_t wake)
  * cancelled; they fail cleanly, leaving their partitions as they were. */
 static int64_t monotonic_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return km_monotonic_ns() / 1000000;
 }
 
 static void drain(loop_t *l)
